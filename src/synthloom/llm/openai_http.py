@@ -1,0 +1,335 @@
+"""A chat backend speaking the OpenAI ``/chat/completions`` HTTP API.
+
+Works with any OpenAI-compatible server (vLLM, llama-cpp-python's server, llama.cpp's
+``llama-server``, OpenAI itself). A batch runs concurrently on an internal asyncio event
+loop with at most ``max_concurrency`` requests in flight; :meth:`OpenAIHTTPBackend.chat`
+itself is synchronous.
+
+Structured output goes through ``response_format``. Servers disagree on its dialect:
+vLLM and OpenAI take ``{"type": "json_schema", "json_schema": {...}}``, while
+llama-cpp-python's server answers HTTP 500 to that but enforces
+``{"type": "json_object", "schema": {...}}``. With ``schema_dialect="auto"`` the backend
+tries the first and falls back to the second for good once the server refuses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import email.utils
+import os
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+
+from synthloom.llm.base import (
+    BackendError,
+    BackendIdentity,
+    ChatRequest,
+    ChatResponse,
+    TokenUsage,
+)
+
+SchemaDialect = Literal["auto", "json_schema", "json_object"]
+
+_BODY_SNIPPET_CHARS = 300
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Parse an HTTP ``Retry-After`` header value into seconds to wait.
+
+    Args:
+        value: the header value: delay seconds (``"3"``) or an HTTP date
+            (``"Wed, 21 Oct 2015 07:28:00 GMT"``); ``None`` when the header is absent.
+        now: the current time for HTTP dates (defaults to now, UTC).
+
+    Returns:
+        Seconds to wait (>= 0), or ``None`` when absent or unparseable.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+class _Retryable(Exception):
+    """One failed attempt that may be retried; ``wait`` overrides the backoff (seconds)."""
+
+    def __init__(self, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class _SwitchDialect(Exception):
+    """The server refused ``json_schema``; retry at once with ``json_object``."""
+
+
+class OpenAIHTTPBackend:
+    """Chat backend for an OpenAI-compatible HTTP server.
+
+    Every sampling value (``temperature``, ``top_p``, ``max_tokens`` and, when set,
+    ``seed`` and ``stop``) is sent explicitly, since servers' defaults differ.
+
+    Retries: HTTP 429, HTTP 5xx, connection errors and timeouts are retried up to
+    ``max_retries`` times with exponential backoff and full jitter
+    (``uniform(0, min(backoff_max_seconds, backoff_base_seconds * 2**attempt))``); a
+    ``Retry-After`` header, when present, replaces the backoff (capped at
+    ``backoff_max_seconds``). Other 4xx answers fail at once. A request that fails for
+    good yields a :class:`BackendError` naming the URL in its result slot.
+
+    Attributes:
+        identity: ``backend="openai_http"``, ``model``, ``endpoint=base_url``.
+        usage: counters of answered calls, tokens, seconds and final failures.
+        url: the full ``.../chat/completions`` URL posted to.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        max_concurrency: int = 4,
+        max_retries: int = 5,
+        timeout_seconds: float = 120.0,
+        backoff_base_seconds: float = 0.5,
+        backoff_max_seconds: float = 30.0,
+        schema_dialect: SchemaDialect = "auto",
+        model_sha256: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Configure the backend (no connection is made until :meth:`chat`).
+
+        Args:
+            base_url: the API root, e.g. ``"http://127.0.0.1:8080/v1"``.
+            model: the model id sent in each request and recorded in ``identity``.
+            api_key: bearer token; defaults to env ``OPENAI_API_KEY``, else ``"none"``.
+            max_concurrency: most requests in flight at once (>= 1).
+            max_retries: retries after the first attempt (>= 0), so at most
+                ``max_retries + 1`` attempts per request.
+            timeout_seconds: per-attempt HTTP timeout (connect, read, write, pool).
+            backoff_base_seconds: backoff scale: attempt ``k`` waits up to
+                ``backoff_base_seconds * 2**k`` seconds.
+            backoff_max_seconds: cap on any single wait, including ``Retry-After``.
+            schema_dialect: ``response_format`` dialect for requests with a JSON schema:
+                ``"json_schema"``, ``"json_object"`` or ``"auto"`` (try ``json_schema``,
+                fall back to ``json_object`` for good on a 4xx or 500 answer).
+            model_sha256: sha256 of the served weights, when known (for provenance).
+            transport: optional httpx transport (tests inject a mock transport).
+
+        Raises:
+            ValueError: on an invalid ``max_concurrency``, ``max_retries``, timeout,
+                backoff or ``schema_dialect``.
+        """
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if timeout_seconds <= 0:
+            raise ValueError(f"timeout_seconds must be > 0, got {timeout_seconds}")
+        if backoff_base_seconds < 0 or backoff_max_seconds < 0:
+            raise ValueError("backoff_base_seconds and backoff_max_seconds must be >= 0")
+        if schema_dialect not in ("auto", "json_schema", "json_object"):
+            raise ValueError(f"unknown schema_dialect {schema_dialect!r}")
+        self.base_url = base_url.rstrip("/")
+        self.url = f"{self.base_url}/chat/completions"
+        self.model = model
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "none"
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.timeout_seconds = timeout_seconds
+        self.backoff_base_seconds = backoff_base_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.schema_dialect: SchemaDialect = schema_dialect
+        self._auto = schema_dialect == "auto"
+        # The dialect in use; "auto" starts with json_schema and may switch once.
+        self._dialect: Literal["json_schema", "json_object"] = (
+            "json_object" if schema_dialect == "json_object" else "json_schema"
+        )
+        self._transport = transport
+        self.identity = BackendIdentity(
+            backend="openai_http",
+            model=model,
+            model_sha256=model_sha256,
+            endpoint=self.base_url,
+        )
+        self.usage = TokenUsage()
+        self.preferred_batch = max_concurrency
+
+    @property
+    def dialect(self) -> Literal["json_schema", "json_object"]:
+        """The ``response_format`` dialect the next schema-constrained request will use."""
+        return self._dialect
+
+    def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
+        """Answer each request concurrently; the i-th result belongs to the i-th request.
+
+        Safe to call from any thread, including one running an event loop (the batch
+        then runs on a private loop in a worker thread).
+
+        Args:
+            requests: the batch.
+
+        Returns:
+            One :class:`ChatResponse` (with ``tokens_in``/``tokens_out`` in tokens and
+            ``seconds`` = wall time of the successful attempt) or one
+            :class:`BackendError` (message names the URL) per request, in order.
+        """
+        if not requests:
+            return []
+        batch = list(requests)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._run_batch(batch))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self._run_batch(batch)).result()
+
+    def close(self) -> None:
+        """Release resources (connections live only for the duration of a batch)."""
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _run_batch(self, requests: list[ChatRequest]) -> list[ChatResponse | BackendError]:
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+        limits = httpx.Limits(
+            max_connections=self.max_concurrency,
+            max_keepalive_connections=self.max_concurrency,
+        )
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout_seconds),
+            limits=limits,
+            transport=self._transport,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        ) as client:
+            return list(await asyncio.gather(*(self._one(client, semaphore, r) for r in requests)))
+
+    def _body(self, request: ChatRequest, dialect: str) -> dict[str, Any]:
+        sampling = request.sampling
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(m) for m in request.messages],
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+        }
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        if request.json_schema is not None:
+            if dialect == "json_schema":
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": "response",
+                        "schema": request.json_schema,
+                        "strict": True,
+                    },
+                }
+            else:
+                body["response_format"] = {
+                    "type": "json_object",
+                    "schema": request.json_schema,
+                }
+        return body
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(self.backoff_max_seconds, retry_after)
+        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2**attempt)
+        return random.uniform(0.0, ceiling)
+
+    async def _one(
+        self,
+        client: httpx.AsyncClient,
+        semaphore: asyncio.Semaphore,
+        request: ChatRequest,
+    ) -> ChatResponse | BackendError:
+        attempts = 0
+        last_error = "no attempt made"
+        while attempts <= self.max_retries:
+            dialect = self._dialect
+            try:
+                async with semaphore:
+                    response = await self._attempt(client, request, dialect)
+            except _SwitchDialect:
+                # A dialect fallback is not a retry: switch and go again at once.
+                self._dialect = "json_object"
+                continue
+            except _Retryable as exc:
+                attempts += 1
+                last_error = str(exc)
+                if attempts <= self.max_retries:
+                    await asyncio.sleep(self._backoff(attempts - 1, exc.wait))
+                continue
+            except BackendError as exc:
+                self.usage.add_error()
+                return exc
+            self.usage.add(response)
+            return response
+        self.usage.add_error()
+        return BackendError(f"{self.url}: {last_error} after {attempts} attempts")
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, request: ChatRequest, dialect: str
+    ) -> ChatResponse:
+        """One HTTP attempt: a response, or raise _Retryable/_SwitchDialect/BackendError."""
+        body = self._body(request, dialect)
+        started = time.perf_counter()
+        try:
+            http = await client.post(self.url, json=body)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise BackendError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+        seconds = time.perf_counter() - started
+        status = http.status_code
+        if not 200 <= status < 300:
+            detail = f"HTTP {status}: {http.text[:_BODY_SNIPPET_CHARS]}"
+            uses_schema = "response_format" in body and dialect == "json_schema"
+            if (
+                self._auto
+                and uses_schema
+                and (status == 500 or (400 <= status < 500 and status != 429))
+            ):
+                raise _SwitchDialect(detail)
+            if status == 429 or status >= 500:
+                raise _Retryable(detail, parse_retry_after(http.headers.get("Retry-After")))
+            raise BackendError(f"{self.url}: {detail}")
+        try:
+            payload = http.json()
+            choice = payload["choices"][0]
+            text = choice["message"].get("content") or ""
+            finish_reason = choice.get("finish_reason") or "stop"
+            usage = payload.get("usage") or {}
+            tokens_in = int(usage.get("prompt_tokens") or 0)
+            tokens_out = int(usage.get("completion_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise BackendError(
+                f"{self.url}: malformed response ({type(exc).__name__}: {exc}): "
+                f"{http.text[:_BODY_SNIPPET_CHARS]}"
+            ) from exc
+        return ChatResponse(
+            text=text,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            seconds=seconds,
+            finish_reason=finish_reason,
+        )

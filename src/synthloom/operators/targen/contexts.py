@@ -1,0 +1,90 @@
+"""TarGEN step 1: contexts, the settings that give the data semantic diversity.
+
+Gupta et al., arXiv 2310.17876, section 3 ("Generating contexts"): a zero-shot prompt
+asks for a list of domains or settings in which instances of the task could occur.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, StringConstraints
+
+from synthloom.llm.base import ChatBackend
+from synthloom.llm.structured import chat_structured
+from synthloom.operators.base import Operator, derived_seed
+
+ShortPhrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=60)]
+
+
+class ContextList(BaseModel):
+    """Answer schema: a list of short setting phrases."""
+
+    contexts: list[ShortPhrase]
+
+
+class ContextGeneration(Operator):
+    """Ask the model for ``n`` distinct contexts for a task description.
+
+    Asks in rounds of at most 10 (small models lose count in long lists), de-duplicates
+    case-insensitively and stops at ``n`` or after ``3 * rounds`` calls.
+
+    Args:
+        backend: the LLM.
+        description: the task description from the recipe.
+        n: contexts wanted.
+        seed: master seed (each round's sampler seed derives from it).
+        temperature, top_p: sampling values.
+    """
+
+    name = "targen.contexts"
+    version = "1"
+    templates = {
+        "system": "You are a helpful assistant. You answer in JSON.",
+        "user": (
+            "Texts to create: {description}\n"
+            "List {k} different settings where such texts could take place: places, "
+            "communities, organisations or events. Each setting is a short phrase of 2 to 6 "
+            "words. Make them varied.{avoid}\n"
+            'Answer as JSON: {{"contexts": ["...", "..."]}}'
+        ),
+    }
+
+    def __init__(
+        self,
+        backend: ChatBackend,
+        description: str,
+        n: int,
+        *,
+        seed: int = 0,
+        temperature: float = 0.9,
+        top_p: float = 0.95,
+    ) -> None:
+        self.backend, self.description, self.n = backend, description, n
+        self.seed, self.temperature, self.top_p = seed, temperature, top_p
+
+    def run(self) -> list[str]:
+        """Returns up to ``n`` distinct contexts (fewer if the model repeats itself)."""
+        found: dict[str, str] = {}
+        rounds = -(-self.n // 10)
+        for call in range(3 * rounds):
+            if len(found) >= self.n:
+                break
+            k = min(10, self.n - len(found))
+            avoid = ""
+            if found:
+                avoid = " Do not repeat these: " + "; ".join(list(found.values())[-10:]) + "."
+            request = self.request(
+                self.templates["system"],
+                self.templates["user"].format(description=self.description, k=k, avoid=avoid),
+                temperature=self.temperature,
+                top_p=self.top_p,
+                max_tokens=40 + 25 * k,
+                seed=derived_seed(self.name, self.seed, call),
+            )
+            (result,) = chat_structured(self.backend, [request], ContextList)
+            for context in result.value.contexts if result.value else []:
+                if "," in context or ":" in context:
+                    continue  # a list crammed into one item
+                found.setdefault(context.lower().rstrip("."), context.rstrip("."))
+        return list(found.values())[: self.n]

@@ -1,0 +1,172 @@
+"""TarGEN step 4: generate one instance under its label constraint.
+
+Gupta et al., arXiv 2310.17876, section 3 ("Instance generation"): the prompt gives the
+context, the instance seed and the label constraint; the model writes one instance
+that satisfies the constraint. Answers that fail validation are retried with a new
+sampler seed, then the record is rejected with the reason.
+
+Two output formats:
+
+- ``text`` (default): the answer is the instance itself, validated as text. On the
+  embedded model this decodes about 2.4x faster than grammar-constrained JSON
+  (measured on Qwen2.5-Coder-0.5B: about 50 vs 21 tokens/s), because llama-cpp-python
+  applies the JSON grammar to the whole 151k-token vocabulary at every step.
+- ``json``: the answer is constrained to ``{"text": string}`` by a JSON schema.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from synthloom.llm.base import ChatBackend, ChatResponse
+from synthloom.llm.structured import chat_structured, chat_validated
+from synthloom.operators.base import Operator, derived_seed, identity_provenance, with_step
+from synthloom.records import Record
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
+_PREAMBLE = re.compile(r"^(sure|here is|here's|certainly)[^:\n]*:\s*", re.IGNORECASE)
+
+
+class GeneratedInstance(BaseModel):
+    """Answer schema in ``json`` format (and the validated value in both formats)."""
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+def clean_text(
+    raw: str, finish_reason: str, min_words: int, max_chars: int
+) -> tuple[str | None, str | None]:  # noqa: E501
+    """Normalise a generated text; returns ``(text, None)`` or ``(None, reason)``.
+
+    Strips a chatty preamble ("Here is ...:"), surrounding quotes and extra whitespace;
+    a text cut off at ``max_tokens`` is trimmed back to its last full sentence.
+    """
+    text = _PREAMBLE.sub("", raw.strip())
+    text = " ".join(text.split()).strip().strip('"').strip()
+    if finish_reason == "length":
+        ends = list(_SENTENCE_END.finditer(text))
+        if not ends:
+            return None, "cut off at max_tokens with no complete sentence"
+        text = text[: ends[-1].end()]
+    if len(text.split()) < min_words:
+        return None, f"too short: {len(text.split())} words, need at least {min_words}"
+    if len(text) > max_chars:
+        return None, f"too long: {len(text)} characters, at most {max_chars}"
+    return text, None
+
+
+class InstanceGeneration(Operator):
+    """Fill each draft record's ``inputs["text"]`` with an instance obeying its label constraint.
+
+    Args:
+        backend: the LLM.
+        description: the task description from the recipe.
+        labels: label -> one-line description.
+        max_words: asked length of an instance, in words.
+        output_format: ``text`` or ``json`` (see module docstring).
+        max_attempts: answers requested per draft before rejecting it.
+        seed: master seed; sampler seeds derive from it, the plan id and the attempt.
+        temperature, top_p: sampling values.
+    """
+
+    name = "targen.instance_generation"
+    version = "1"
+    templates = {
+        "system": "You are a journalist. {description}",
+        "user": (
+            "Write one news snippet of about {max_words} words.\n"
+            "Topic: {label} ({label_description})\n"
+            "Setting: {context}\n"
+            "Include this detail: {instance_seed}\n"
+            "The topic must clearly be {label}. Write only the snippet.{json_hint}"
+        ),
+    }
+
+    def __init__(
+        self,
+        backend: ChatBackend,
+        description: str,
+        labels: dict[str, str],
+        *,
+        max_words: int = 45,
+        output_format: Literal["text", "json"] = "text",
+        max_attempts: int = 3,
+        seed: int = 0,
+        temperature: float = 0.9,
+        top_p: float = 0.95,
+    ) -> None:
+        self.backend, self.description, self.labels = backend, description, labels
+        self.max_words, self.output_format, self.max_attempts = (
+            max_words,
+            output_format,
+            max_attempts,
+        )
+        self.seed, self.temperature, self.top_p = seed, temperature, top_p
+        self.min_words = max(3, max_words // 4)
+        self.max_chars = max_words * 12
+
+    def _request(self, draft: Record, attempt: int):
+        p = draft.provenance
+        json_hint = ' Answer as JSON: {"text": "..."}' if self.output_format == "json" else ""
+        user = self.templates["user"].format(
+            max_words=self.max_words,
+            label=p.target_label,
+            label_description=self.labels[p.target_label],
+            context=p.plan.context,
+            instance_seed=p.instance_seed,
+            json_hint=json_hint,
+        )
+        return self.request(
+            self.templates["system"].format(description=self.description),
+            user,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=int(self.max_words * 2.2) + 20,
+            seed=derived_seed(self.name, self.seed, p.plan.id, attempt),
+        )
+
+    def _parse(self, response: ChatResponse) -> tuple[GeneratedInstance | None, str | None]:
+        raw = response.text
+        if self.output_format == "json":
+            try:
+                raw = GeneratedInstance.model_validate_json(raw).text
+            except ValueError:
+                return None, 'answer is not JSON of the form {"text": ...}'
+        text, reason = clean_text(raw, response.finish_reason, self.min_words, self.max_chars)
+        return (GeneratedInstance(text=text), None) if text else (None, reason)
+
+    def __call__(self, records: list[Record], attempt: int = 0) -> list[Record]:
+        """Returns the drafts with ``inputs["text"]`` set, or marked rejected with the reason.
+
+        ``attempt`` (0 = first) changes the sampler seeds, so a regeneration is a new text.
+        """
+        requests = [self._request(r, attempt) for r in records]
+        if self.output_format == "json":
+            results = chat_structured(
+                self.backend, requests, GeneratedInstance, max_attempts=self.max_attempts
+            )
+        else:
+            results = chat_validated(
+                self.backend, requests, self._parse, max_attempts=self.max_attempts
+            )
+        out = []
+        ident = identity_provenance(self.backend.identity)
+        for record, result in zip(records, results, strict=True):
+            sampling = requests[0].sampling.model_dump(exclude={"seed"})
+            detail = {"attempt": attempt, "answers": len(result.responses)}
+            if result.value is None:
+                step = self.step("rejected", reason=result.error, **detail)
+                out.append(with_step(record, step, **ident).reject(self.name, str(result.error)))
+                continue
+            if self.output_format == "json":
+                text, _ = clean_text(result.value.text, "stop", 0, 10**9)
+            else:
+                text = result.value.text
+            updated = with_step(
+                record, self.step("generated", **detail), sampling=sampling, **ident
+            )
+            out.append(updated.model_copy(update={"inputs": {"text": text}}))
+        return out

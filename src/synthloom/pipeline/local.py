@@ -1,0 +1,329 @@
+"""Run a recipe in this process, checkpointed after every chunk and resumable after a crash.
+
+Output directory::
+
+    run.json         recipe and its sha256 (a resumed run must match it)
+    plan/            contexts.json, seeds.json (TarGEN steps 1-2)
+    drafts.jsonl     planned drafts: target label, context, instance seed (step 3)
+    data.jsonl       accepted records, appended after each chunk (fsynced)
+    rejected.jsonl   rejected records, each with its reason
+    progress.json    token and call counters, updated after each chunk
+    cache.sqlite     LLM response cache (a resumed run re-asks nothing answered)
+    data.parquet     accepted records, written at the end
+    manifest.json    counts, rates, tokens, wall time, versions, written at the end
+
+A run killed at any point (Ctrl-C or ``kill -9``) resumes with ``resume=True``: drafts
+already in data.jsonl or rejected.jsonl are skipped, unfinished drafts are run again
+(their LLM answers come from the cache), and no record is lost or written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from synthloom.errors import GenerationError, UserInputError
+from synthloom.llm.base import ChatBackend
+from synthloom.pipeline.recipe import Recipe
+from synthloom.pipeline.targen_stage import TargenStages
+from synthloom.records import Record, append_jsonl, read_jsonl, repair_jsonl, write_parquet
+
+ProgressCallback = Callable[[int, int, dict[str, Any]], None]
+
+_VERSIONED = ("synthloom", "llama-cpp-python", "pydantic", "scikit-learn", "pyarrow", "httpx")
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write JSON atomically (temp file, fsync, rename)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, ensure_ascii=False, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of synthloom and the libraries that shape its output."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def trail_stats(records: list[Record]) -> dict[str, Any]:
+    """Generation and self-correction counts read off the records' operator trails.
+
+    ``flip_rate`` is the share of self-correction checks whose blind label differed from
+    the target; ``first_pass_agreement`` the share of drafts accepted at their first try.
+    """
+    checks = disagreements = generations = first_pass = 0
+    for r in records:
+        for step in r.provenance.operators:
+            if step.operator == "targen.instance_generation":
+                generations += 1
+            elif step.operator == "targen.self_correction" and step.verdict != "rejected":
+                checks += 1
+                if step.verdict != "agreed":
+                    disagreements += 1
+                elif step.detail.get("attempt") == 0:
+                    first_pass += 1
+    return {
+        "generations": generations,
+        "self_correction_checks": checks,
+        "self_correction_disagreements": disagreements,
+        "flip_rate": round(disagreements / checks, 4) if checks else None,
+        "first_pass_agreement": round(first_pass / len(records), 4) if records else None,
+    }
+
+
+class LocalRun:
+    """One generation run of a recipe into an output directory.
+
+    Args:
+        recipe: the validated recipe.
+        out_dir: output directory (created).
+        backend: the LLM, normally :func:`~synthloom.pipeline.backends.make_backend`'s.
+        resume: continue a run in ``out_dir``; without it a non-empty ``out_dir`` is an error.
+        on_progress: called after each chunk with ``(accepted, wanted, stats)``.
+
+    Raises:
+        UserInputError: ``out_dir`` holds a run and ``resume`` is False, or holds a run of a
+            different recipe.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        out_dir: Path | str,
+        backend: ChatBackend,
+        *,
+        resume: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.recipe, self.out, self.backend = recipe, Path(out_dir), backend
+        self.resume, self.on_progress = resume, on_progress
+        self.stages = TargenStages(recipe, backend)
+        check_out_dir(self.out, recipe, resume=True)  # run_recipe checked it strictly
+
+    # ------------------------------------------------------------------ plan
+    def _plan(self) -> dict[str, dict[str, list[str]]]:
+        plan_dir = self.out / "plan"
+        plan_dir.mkdir(exist_ok=True)
+        contexts_file, seeds_file = plan_dir / "contexts.json", plan_dir / "seeds.json"
+        if seeds_file.exists():
+            return json.loads(seeds_file.read_text(encoding="utf-8"))
+        if contexts_file.exists():
+            contexts = json.loads(contexts_file.read_text(encoding="utf-8"))
+        else:
+            contexts = self.stages.contexts.run()
+            write_json(contexts_file, contexts)
+        if not contexts:
+            raise GenerationError(
+                "the model produced no usable context (TarGEN step 1); "
+                "try another model or a different task description"
+            )
+        seeds = self.stages.seeds.run(contexts)
+        write_json(seeds_file, seeds)
+        return seeds
+
+    # ------------------------------------------------------------------- run
+    def run(self) -> dict[str, Any]:
+        """Generate until ``recipe.n`` records are accepted (or the draft budget is spent).
+
+        Returns the manifest (also written to ``manifest.json``).
+        """
+        started = time.perf_counter()
+        previous = self._previous_progress()
+        planner = self.stages.planner(self._plan())
+        files = {n: self.out / f"{n}.jsonl" for n in ("drafts", "data", "rejected")}
+        for f in files.values():
+            repair_jsonl(f)
+        drafts = list(read_jsonl(files["drafts"]))
+        accepted = list(read_jsonl(files["data"]))
+        rejected = list(read_jsonl(files["rejected"]))
+        done = {r.provenance.plan.id for r in accepted + rejected}
+        seen_ids = {r.id for r in accepted}
+        unfinished = [d for d in drafts if d.id not in done]
+        quotas = self.recipe.label_quotas()
+        max_drafts = int(self.recipe.n * self.recipe.targen.max_drafts_factor)
+        size = self.recipe.chunk_size
+        while True:
+            counts = Counter(r.label for r in accepted)
+            if sum(min(counts[k], q) for k, q in quotas.items()) >= self.recipe.n:
+                break
+            if unfinished:
+                chunk, unfinished = unfinished[:size], unfinished[size:]
+            else:
+                if len(drafts) >= max_drafts:
+                    break
+                k = min(size, max_drafts - len(drafts))
+                labels = planner.next_labels(quotas, counts, k)
+                if not labels:
+                    break
+                per_label = Counter(d.provenance.target_label for d in drafts)
+                chunk = []
+                for i, label in enumerate(labels):
+                    chunk.append(planner.draft(len(drafts) + i, label, per_label[label]))
+                    per_label[label] += 1
+                append_jsonl(files["drafts"], chunk)
+                drafts += chunk
+            result = self.stages.run_chunk(chunk)
+            fresh = []
+            for r in result.accepted:
+                if r.id in seen_ids:
+                    result.rejected.append(r.reject("exact_dedup", f"same text as record {r.id}"))
+                else:
+                    seen_ids.add(r.id)
+                    fresh.append(r)
+            # rejected first: a draft counts as done once it is in either file
+            append_jsonl(files["rejected"], result.rejected)
+            append_jsonl(files["data"], fresh)
+            accepted += fresh
+            rejected += result.rejected
+            self._write_progress(previous, started)
+            if self.on_progress:
+                self.on_progress(len(accepted), self.recipe.n, self._rates(accepted, rejected))
+        return self._finish(accepted, rejected, previous, started)
+
+    # ------------------------------------------------------------- bookkeeping
+    def _previous_progress(self) -> dict[str, Any]:
+        path = self.out / "progress.json"
+        if self.resume and path.exists():
+            return json.loads(path.read_text(encoding="utf-8"))
+        return {"usage": {}, "wall_seconds": 0.0, "sessions": 0}
+
+    def _current_usage(self, previous: dict[str, Any]) -> dict[str, float]:
+        now = self.backend.usage.as_dict()
+        before = previous.get("usage", {})
+        return {k: round(v + before.get(k, 0), 3) for k, v in now.items()}
+
+    def _write_progress(self, previous: dict[str, Any], started: float) -> None:
+        write_json(
+            self.out / "progress.json",
+            {
+                "usage": self._current_usage(previous),
+                "wall_seconds": previous["wall_seconds"] + time.perf_counter() - started,
+                "sessions": previous["sessions"],
+            },
+        )
+
+    @staticmethod
+    def _rates(accepted: list[Record], rejected: list[Record]) -> dict[str, Any]:
+        finished = len(accepted) + len(rejected)
+        return {
+            "accepted": len(accepted),
+            "rejected": len(rejected),
+            "acceptance_rate": round(len(accepted) / finished, 4) if finished else None,
+        }
+
+    def _finish(
+        self, accepted: list[Record], rejected: list[Record], previous: dict, started: float
+    ) -> dict[str, Any]:
+        write_parquet(self.out / "data.parquet", accepted)
+        usage = self._current_usage(previous)
+        session_usage = self.backend.usage.as_dict()
+        wall = previous["wall_seconds"] + time.perf_counter() - started
+        reasons = Counter(r.rejected.operator for r in rejected if r.rejected)
+        manifest = {
+            "task": self.recipe.task,
+            "recipe_sha256": self.recipe.sha256(),
+            "created_at": datetime.now(UTC).isoformat(),
+            "backend": self.backend.identity.model_dump(),
+            "versions": package_versions(),
+            "wanted": self.recipe.n,
+            **self._rates(accepted, rejected),
+            "counts_per_label": dict(sorted(Counter(r.label for r in accepted).items())),
+            "rejections_by_operator": dict(reasons),
+            **trail_stats(accepted + rejected),
+            "tokens_in": usage.get("tokens_in", 0),
+            "tokens_out": usage.get("tokens_out", 0),
+            "llm_calls": usage.get("calls", 0),
+            "llm_errors": usage.get("errors", 0),
+            "llm_seconds": usage.get("seconds", 0),
+            "this_session": {
+                "llm_calls": session_usage["calls"],
+                "cache_hits": getattr(self.backend, "hits", None),
+                "wall_seconds": round(time.perf_counter() - started, 2),
+            },
+            "wall_seconds": round(wall, 2),
+            "accepted_per_minute": round(len(accepted) / wall * 60, 2) if wall else None,
+        }
+        write_json(self.out / "manifest.json", manifest)
+        progress = {
+            "usage": usage,
+            "wall_seconds": wall,
+            "sessions": previous["sessions"] + 1,
+        }
+        write_json(self.out / "progress.json", progress)
+        return manifest
+
+
+def run_recipe(
+    recipe: Recipe,
+    out_dir: Path | str,
+    *,
+    resume: bool = False,
+    backend: ChatBackend | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Check the output directory, build the cached backend (unless given), run, close.
+
+    The response cache lives in ``out_dir/cache.sqlite``. Returns the manifest.
+
+    Raises:
+        UserInputError: bad output directory or model (nothing is written then).
+    """
+    from synthloom.pipeline.backends import make_backend
+
+    out = Path(out_dir)
+    check_out_dir(out, recipe, resume)
+    owned = backend is None
+    if backend is None:
+        backend = make_backend(recipe.backend, out / "cache.sqlite")
+    try:
+        return LocalRun(recipe, out, backend, resume=True, on_progress=on_progress).run()
+    finally:
+        if owned:
+            backend.close()
+
+
+def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
+    """Create ``out`` for a new run, or check that it holds a run of the same recipe.
+
+    Raises:
+        UserInputError: see :class:`LocalRun`.
+    """
+    run_file = out / "run.json"
+    if run_file.exists():
+        if not resume:
+            raise UserInputError(f"{out} already holds a run; pass --resume to continue it")
+        stored = json.loads(run_file.read_text(encoding="utf-8"))
+        if stored.get("recipe_sha256") != recipe.sha256():
+            raise UserInputError(
+                f"{out} holds a run of a different recipe (sha256 "
+                f"{stored.get('recipe_sha256', '?')[:12]}); use a new output directory"
+            )
+        return
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise UserInputError(f"{out} is not empty; choose a new output directory")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(
+        run_file,
+        {
+            "recipe_sha256": recipe.sha256(),
+            "recipe": recipe.model_dump(mode="json"),
+            "started_at": datetime.now(UTC).isoformat(),
+        },
+    )

@@ -1,0 +1,108 @@
+"""A scripted, in-memory :class:`~synthloom.llm.base.ChatBackend` for unit tests (no LLM).
+
+Usage::
+
+    backend = ScriptedBackend(lambda req: '{"label": "sport"}')
+    backend.chat([ChatRequest(messages=({"role": "user", "content": "hi"},))])
+    backend.requests  # every request answered, in arrival order
+
+``respond`` maps one request to its answer text, a :class:`ChatResponse` (to script
+``finish_reason`` etc.; its token counts are replaced by word counts) or a
+:class:`BackendError` (returned in the request's slot, as a real backend does after
+its retries). Token usage is counted in words: ``tokens_in`` = words in all message
+contents, ``tokens_out`` = words in the answer.
+
+``fail_after=k`` simulates a crash: once ``k`` requests have been answered (responses
+and errors alike), ``chat()`` raises ``RuntimeError("scripted crash")``. The request
+that hits the crash is not recorded, so ``len(backend.requests)`` is always the number
+of requests answered. Answers given earlier in the same batch are lost with the batch,
+as they would be in a crashed process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from synthloom.llm.base import (
+    BackendError,
+    BackendIdentity,
+    ChatRequest,
+    ChatResponse,
+    TokenUsage,
+)
+
+Respond = Callable[[ChatRequest], str | ChatResponse | BackendError]
+
+
+def words_in(request: ChatRequest) -> int:
+    """Words in all message contents of ``request`` (the scripted ``tokens_in``)."""
+    return sum(len(m.get("content", "").split()) for m in request.messages)
+
+
+class ScriptedBackend:
+    """A ChatBackend whose answers come from a Python function.
+
+    Args:
+        respond: request -> answer text, ChatResponse or BackendError.
+        model: the model name in ``identity`` (part of cache keys).
+        fail_after: raise ``RuntimeError("scripted crash")`` once this many requests were
+            answered; None never crashes.
+        seconds: the ``seconds`` reported per answer (non-zero so cache hits, which
+            report 0, are distinguishable).
+        preferred_batch: batch size a :class:`~synthloom.llm.cache.CachedBackend` uses.
+
+    Attributes:
+        requests: every request answered, in arrival order.
+        batches: the size of each ``chat()`` call received (crashed calls included).
+        closed: True once ``close()`` was called.
+    """
+
+    def __init__(
+        self,
+        respond: Respond,
+        *,
+        model: str = "scripted-model",
+        fail_after: int | None = None,
+        seconds: float = 0.001,
+        preferred_batch: int = 1,
+    ) -> None:
+        self.respond = respond
+        self.identity = BackendIdentity(backend="scripted", model=model)
+        self.usage = TokenUsage()
+        self.preferred_batch = preferred_batch
+        self.fail_after = fail_after
+        self.seconds = seconds
+        self.requests: list[ChatRequest] = []
+        self.batches: list[int] = []
+        self.closed = False
+
+    def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
+        """Answer each request in order with ``respond``; see the module docstring."""
+        self.batches.append(len(requests))
+        out: list[ChatResponse | BackendError] = []
+        for request in requests:
+            if self.fail_after is not None and len(self.requests) >= self.fail_after:
+                raise RuntimeError("scripted crash")
+            self.requests.append(request)
+            answer = self.respond(request)
+            if isinstance(answer, BackendError):
+                self.usage.add_error()
+                out.append(answer)
+                continue
+            if isinstance(answer, str):
+                answer = ChatResponse(text=answer)
+            answer = answer.model_copy(
+                update={
+                    "tokens_in": words_in(request),
+                    "tokens_out": len(answer.text.split()),
+                    "seconds": self.seconds,
+                    "cached": False,
+                }
+            )
+            self.usage.add(answer)
+            out.append(answer)
+        return out
+
+    def close(self) -> None:
+        """Mark the backend closed (nothing to release)."""
+        self.closed = True

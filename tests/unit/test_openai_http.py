@@ -1,0 +1,408 @@
+"""Unit tests of the OpenAI-compatible HTTP backend against a scripted local server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from synthloom.llm.base import (
+    BackendError,
+    ChatBackend,
+    ChatRequest,
+    ChatResponse,
+    SamplingParams,
+)
+from synthloom.llm.openai_http import OpenAIHTTPBackend, parse_retry_after
+
+# A script maps (0-based arrival index, request body) to (status, headers, body, delay_s).
+Reply = tuple[int, dict[str, str], Any, float]
+Script = Callable[[int, dict[str, Any]], Reply]
+
+
+def ok(text: str = "hello", tokens_in: int = 7, tokens_out: int = 3, delay: float = 0.0) -> Reply:
+    """A successful chat-completion reply."""
+    return (
+        200,
+        {},
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out},
+        },
+        delay,
+    )
+
+
+class ScriptedServer:
+    """A threaded HTTP server on 127.0.0.1 answering POSTs from a script."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
+        self.times: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with outer._lock:
+                    index = len(outer.bodies)
+                    outer.bodies.append(body)
+                    outer.headers.append(dict(self.headers))
+                    outer.paths.append(self.path)
+                    outer.times.append(time.monotonic())
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    status, headers, payload, delay = outer.script(index, body)
+                    if delay:
+                        time.sleep(delay)
+                    data = (
+                        payload.encode()
+                        if isinstance(payload, str)
+                        else json.dumps(payload).encode()
+                    )
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    with outer._lock:
+                        outer.in_flight -= 1
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Script], ScriptedServer]]:
+    servers: list[ScriptedServer] = []
+
+    def start(script: Script) -> ScriptedServer:
+        server = ScriptedServer(script)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def backend(server_url: str, **kwargs: Any) -> OpenAIHTTPBackend:
+    defaults: dict[str, Any] = {
+        "model": "test-model",
+        "api_key": "sk-test",
+        "backoff_base_seconds": 0.01,
+        "backoff_max_seconds": 2.0,
+        "timeout_seconds": 5.0,
+    }
+    defaults.update(kwargs)
+    return OpenAIHTTPBackend(server_url, **defaults)
+
+
+def req(text: str = "hi", **kwargs: Any) -> ChatRequest:
+    return ChatRequest(messages=({"role": "user", "content": text},), **kwargs)
+
+
+SCHEMA = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
+
+
+def test_happy_path_counts_usage(serve: Callable[[Script], ScriptedServer]) -> None:
+    server = serve(lambda i, body: ok(text=f"answer {i}", tokens_in=10, tokens_out=4))
+    b = backend(server.base_url)
+    assert isinstance(b, ChatBackend)
+    assert b.identity.backend == "openai_http"
+    assert b.identity.model == "test-model"
+    assert b.identity.endpoint == server.base_url
+
+    results = b.chat([req("a"), req("b")])
+
+    assert all(isinstance(r, ChatResponse) for r in results)
+    assert {r.text for r in results} == {"answer 0", "answer 1"}
+    first = results[0]
+    assert isinstance(first, ChatResponse)
+    assert (first.tokens_in, first.tokens_out, first.finish_reason) == (10, 4, "stop")
+    assert first.seconds > 0
+    assert b.usage.as_dict()["calls"] == 2
+    assert b.usage.tokens_in == 20
+    assert b.usage.tokens_out == 8
+    assert b.usage.errors == 0
+    assert server.paths == ["/v1/chat/completions"] * 2
+    assert server.headers[0]["Authorization"] == "Bearer sk-test"
+    assert b.chat([]) == []
+    b.close()
+
+
+def test_sampling_values_sent_explicitly(serve: Callable[[Script], ScriptedServer]) -> None:
+    server = serve(lambda i, body: ok())
+    b = backend(server.base_url)
+    sampling = SamplingParams(temperature=0.0, top_p=0.5, max_tokens=33, seed=42, stop=("\n\n",))
+
+    b.chat([req("x", sampling=sampling), req("y")])
+
+    explicit, defaults = server.bodies
+    assert explicit["model"] == "test-model"
+    assert explicit["messages"] == [{"role": "user", "content": "x"}]
+    assert explicit["temperature"] == 0.0
+    assert explicit["top_p"] == 0.5
+    assert explicit["max_tokens"] == 33
+    assert explicit["seed"] == 42
+    assert explicit["stop"] == ["\n\n"]
+    assert "response_format" not in explicit
+    # Defaults are still sent explicitly; seed/stop omitted when unset.
+    assert (defaults["temperature"], defaults["top_p"], defaults["max_tokens"]) == (
+        0.7,
+        0.95,
+        256,
+    )
+    assert "seed" not in defaults
+    assert "stop" not in defaults
+
+
+def test_api_key_falls_back_to_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    assert OpenAIHTTPBackend("http://x/v1", "m").api_key == "from-env"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert OpenAIHTTPBackend("http://x/v1", "m").api_key == "none"
+
+
+def test_429_retry_after_honoured(serve: Callable[[Script], ScriptedServer]) -> None:
+    def script(i: int, body: dict[str, Any]) -> Reply:
+        if i == 0:
+            return 429, {"Retry-After": "1"}, {"error": "slow down"}, 0.0
+        return ok(text="finally")
+
+    server = serve(script)
+    b = backend(server.base_url, backoff_base_seconds=0.001)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, ChatResponse)
+    assert result.text == "finally"
+    assert len(server.times) == 2
+    gap = server.times[1] - server.times[0]
+    assert 0.9 <= gap < 2.0  # Retry-After: 1 used instead of the ~1 ms backoff
+    assert result.seconds < 0.9  # only the successful attempt is timed
+    assert b.usage.calls == 1
+    assert b.usage.errors == 0
+
+
+def test_500_exhausts_retries(serve: Callable[[Script], ScriptedServer]) -> None:
+    server = serve(lambda i, body: (500, {}, {"error": "boom"}, 0.0))
+    b = backend(server.base_url, max_retries=2)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, BackendError)
+    message = str(result)
+    assert f"{server.base_url}/chat/completions" in message
+    assert "HTTP 500" in message
+    assert "after 3 attempts" in message
+    assert len(server.bodies) == 3
+    assert b.usage.errors == 1
+    assert b.usage.calls == 0
+
+
+def test_4xx_is_not_retried(serve: Callable[[Script], ScriptedServer]) -> None:
+    server = serve(lambda i, body: (401, {}, {"error": "bad key"}, 0.0))
+    b = backend(server.base_url, max_retries=3)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, BackendError)
+    assert server.base_url in str(result)
+    assert "HTTP 401" in str(result)
+    assert len(server.bodies) == 1
+    assert b.usage.errors == 1
+
+
+def test_unreachable_server_names_url() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    b = backend(url, max_retries=1)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, BackendError)
+    assert f"{url}/chat/completions" in str(result)
+    assert "after 2 attempts" in str(result)
+    assert b.usage.errors == 1
+
+
+def test_auto_dialect_falls_back_and_remembers(
+    serve: Callable[[Script], ScriptedServer],
+) -> None:
+    def script(i: int, body: dict[str, Any]) -> Reply:
+        fmt = body.get("response_format")
+        if fmt and fmt["type"] == "json_schema":
+            return 500, {}, {"error": "json_schema not supported"}, 0.0
+        return ok(text='{"label": "x"}')
+
+    server = serve(script)
+    b = backend(server.base_url, max_retries=0)  # the switch must not count as a retry
+    assert b.dialect == "json_schema"
+
+    [first] = b.chat([req(json_schema=SCHEMA)])
+
+    assert isinstance(first, ChatResponse)
+    assert first.text == '{"label": "x"}'
+    assert [body["response_format"]["type"] for body in server.bodies] == [
+        "json_schema",
+        "json_object",
+    ]
+    assert server.bodies[0]["response_format"]["json_schema"] == {
+        "name": "response",
+        "schema": SCHEMA,
+        "strict": True,
+    }
+    assert server.bodies[1]["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert b.dialect == "json_object"
+
+    [second] = b.chat([req(json_schema=SCHEMA)])
+
+    assert isinstance(second, ChatResponse)
+    assert len(server.bodies) == 3
+    assert server.bodies[2]["response_format"]["type"] == "json_object"
+    assert b.usage.calls == 2
+    assert b.usage.errors == 0
+
+
+def test_explicit_json_schema_dialect_does_not_fall_back(
+    serve: Callable[[Script], ScriptedServer],
+) -> None:
+    server = serve(lambda i, body: (500, {}, {"error": "nope"}, 0.0))
+    b = backend(server.base_url, schema_dialect="json_schema", max_retries=1)
+
+    [result] = b.chat([req(json_schema=SCHEMA)])
+
+    assert isinstance(result, BackendError)
+    assert [body["response_format"]["type"] for body in server.bodies] == ["json_schema"] * 2
+    assert b.dialect == "json_schema"
+
+
+def test_concurrency_bound_and_order(serve: Callable[[Script], ScriptedServer]) -> None:
+    def script(i: int, body: dict[str, Any]) -> Reply:
+        content = body["messages"][0]["content"]
+        # Earlier requests sleep longer so answers arrive out of order.
+        delay = 0.05 + 0.02 * (12 - int(content))
+        return ok(text=f"echo {content}", delay=delay)
+
+    server = serve(script)
+    b = backend(server.base_url, max_concurrency=3)
+
+    results = b.chat([req(str(n)) for n in range(12)])
+
+    assert [r.text for r in results if isinstance(r, ChatResponse)] == [
+        f"echo {n}" for n in range(12)
+    ]
+    assert server.max_in_flight <= 3
+    assert server.max_in_flight >= 2  # requests did run concurrently
+    assert b.usage.calls == 12
+
+
+def test_chat_inside_running_event_loop(serve: Callable[[Script], ScriptedServer]) -> None:
+    server = serve(lambda i, body: ok(text="from loop"))
+    b = backend(server.base_url)
+
+    async def caller() -> list[ChatResponse | BackendError]:
+        return b.chat([req()])
+
+    [result] = asyncio.run(caller())
+
+    assert isinstance(result, ChatResponse)
+    assert result.text == "from loop"
+
+
+def test_chat_from_worker_thread(serve: Callable[[Script], ScriptedServer]) -> None:
+    server = serve(lambda i, body: ok(text="from thread"))
+    b = backend(server.base_url)
+    out: list[Any] = []
+
+    thread = threading.Thread(target=lambda: out.extend(b.chat([req()])))
+    thread.start()
+    thread.join(timeout=10)
+
+    assert isinstance(out[0], ChatResponse)
+    assert out[0].text == "from thread"
+
+
+def test_malformed_response_is_backend_error(serve: Callable[[Script], ScriptedServer]) -> None:
+    server = serve(lambda i, body: (200, {}, "not json", 0.0))
+    b = backend(server.base_url)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, BackendError)
+    assert server.base_url in str(result)
+    assert "malformed" in str(result)
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("") is None
+    assert parse_retry_after("garbage") is None
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("-1") == 0.0
+    later = format_datetime(datetime(2024, 1, 1, 12, 0, 5, tzinfo=UTC), usegmt=True)
+    assert parse_retry_after(later, now=now) == pytest.approx(5.0)
+    earlier = format_datetime(datetime(2024, 1, 1, 11, 0, 0, tzinfo=UTC), usegmt=True)
+    assert parse_retry_after(earlier, now=now) == 0.0
+
+
+def test_retry_after_capped_at_backoff_max() -> None:
+    b = OpenAIHTTPBackend("http://x/v1", "m", backoff_base_seconds=1.0, backoff_max_seconds=4.0)
+    assert b._backoff(0, 100.0) == 4.0
+    assert b._backoff(0, 0.5) == 0.5
+    for attempt in range(8):
+        assert 0.0 <= b._backoff(attempt, None) <= min(4.0, 2.0**attempt)
+
+
+def test_invalid_arguments() -> None:
+    with pytest.raises(ValueError):
+        OpenAIHTTPBackend("http://x/v1", "m", max_concurrency=0)
+    with pytest.raises(ValueError):
+        OpenAIHTTPBackend("http://x/v1", "m", max_retries=-1)
+    with pytest.raises(ValueError):
+        OpenAIHTTPBackend("http://x/v1", "m", schema_dialect="xml")  # type: ignore[arg-type]
