@@ -95,7 +95,9 @@ def load_bbc_news() -> list[Record]:
                 inputs=inputs,
                 label=label,
                 origin=Origin.real,
-                provenance=Provenance(source=f"{BBC_PACKAGE}:bbcnews/{label}/{path.name}"),
+                provenance=Provenance(
+                    source=f"{BBC_PACKAGE}:bbcnews/{path.parent.name}/{path.name}"
+                ),
             )
         )
     if not records:

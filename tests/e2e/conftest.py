@@ -64,6 +64,7 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, "COLUMNS": "250"},
     )
 
 

@@ -179,7 +179,9 @@ def test_sampling_values_sent_explicitly(serve: Callable[[Script], ScriptedServe
 
     b.chat([req("x", sampling=sampling), req("y")])
 
-    explicit, defaults = server.bodies
+    # the two requests run concurrently: tell them apart by content, not arrival order
+    by_content = {body["messages"][0]["content"]: body for body in server.bodies}
+    explicit, defaults = by_content["x"], by_content["y"]
     assert explicit["model"] == "test-model"
     assert explicit["messages"] == [{"role": "user", "content": "x"}]
     assert explicit["temperature"] == 0.0

@@ -64,7 +64,7 @@ def run(tmp_path, name, r, *, fail_after=None, resume=False):
 
 
 def test_run_accepts_n_balanced_records_with_provenance(tmp_path):
-    manifest, _ = run(tmp_path, "out", recipe())
+    manifest, _ = run(tmp_path, "out", recipe(max_regenerations=0))
     out = tmp_path / "out"
     data = list(read_jsonl(out / "data.jsonl"))
     rejected = list(read_jsonl(out / "rejected.jsonl"))
@@ -81,7 +81,7 @@ def test_run_accepts_n_balanced_records_with_provenance(tmp_path):
         assert r.label == p.target_label
         assert r.id == record_id("toy", r.inputs, r.label)
         assert r.verification.self_consistency["agreed"] is True
-        assert p.backend == "scripted" and p.recipe_sha256 == recipe().sha256()
+        assert p.backend == "scripted" and p.recipe_sha256 == manifest["recipe_sha256"]
         assert p.plan.context and p.instance_seed and p.label_constraint
         assert p.sampling["temperature"] == 0.9
         names = [s.operator for s in p.operators]
@@ -93,7 +93,7 @@ def test_run_accepts_n_balanced_records_with_provenance(tmp_path):
     assert [r.id for r in read_parquet(out / "data.parquet")] == [r.id for r in data]
     assert manifest["flip_rate"] > 0
     assert manifest["counts_per_label"] == {"alpha": 4, "beta": 4, "gamma": 4}
-    assert manifest["recipe_sha256"] == recipe().sha256()
+    assert manifest["recipe_sha256"] == recipe(max_regenerations=0).sha256()
 
 
 def test_self_correction_reason_names_both_labels(tmp_path):
@@ -115,8 +115,9 @@ def test_without_self_correction_nothing_is_relabelled(tmp_path):
 
 def test_crash_then_resume_loses_nothing_and_repeats_no_call(tmp_path):
     clean, _ = run(tmp_path, "clean", recipe())
+    crash_at = clean["llm_calls"] // 2
     with pytest.raises(RuntimeError, match="scripted crash"):
-        run(tmp_path, "crashed", recipe(), fail_after=40)
+        run(tmp_path, "crashed", recipe(), fail_after=crash_at)
     before = list(read_jsonl(tmp_path / "crashed" / "data.jsonl"))
     assert 0 < len(before) < 12
     cache = ResponseCache(tmp_path / "crashed.sqlite")
@@ -127,7 +128,7 @@ def test_crash_then_resume_loses_nothing_and_repeats_no_call(tmp_path):
     identity = resumed.identity
     keys = {cache_key(identity, r) for r in resumed.requests}
     assert len(keys) == len(resumed.requests)
-    assert answered == 40 and len(resumed.requests) == clean["llm_calls"] - answered
+    assert answered == crash_at and len(resumed.requests) == clean["llm_calls"] - answered
     after = list(read_jsonl(tmp_path / "crashed" / "data.jsonl"))
     assert [r.model_dump() for r in after[: len(before)]] == [r.model_dump() for r in before]
     clean_data = list(read_jsonl(tmp_path / "clean" / "data.jsonl"))
@@ -154,7 +155,8 @@ def test_existing_run_needs_resume_and_same_recipe(tmp_path):
 def test_draft_budget_stops_a_label_the_model_never_gets_right(tmp_path):
     def stubborn(request):
         if request.messages[0]["content"].startswith("You are a journalist"):
-            return "A report on alpha with enough words in it to be accepted here."
+            seed = request.sampling.seed
+            return f"A report on alpha number {seed} with enough words to be accepted."
         return respond(request)
 
     r = recipe(n=6, max_drafts_factor=2.0, max_regenerations=0)
