@@ -237,8 +237,11 @@ def write_parquet(path: Path, records: Iterable[Record]) -> int:
     )
     table = pa.Table.from_pylist(rows, schema=schema)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return len(rows)
 
 

@@ -367,3 +367,28 @@ def test_http_kind_without_base_url_rejected_in_python() -> None:
         make(backend={"kind": "openai_http"})
     ok = make(backend={"kind": "openai_http", "base_url": "http://h/v1"})
     assert ok.backend.kind == "openai_http"
+
+
+_GOOD = "task: t\ndescription: d\nlabels:\n  a: x\n  b: y\nn: 30\n"
+
+
+def test_override_error_does_not_blame_a_file_line(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text(_GOOD)
+    with pytest.raises(UserInputError) as e:
+        load_recipe(p, n=-3)
+    assert "line 6" not in str(e.value) and "command line" in str(e.value)
+
+
+def test_unterminated_quote_points_at_its_line(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text(_GOOD.replace("description: d", 'description: "d'))
+    with pytest.raises(UserInputError, match="line 2"):
+        load_recipe(p)
+
+
+def test_duplicate_key_is_rejected_with_its_line(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text(_GOOD + "n: 7\n")
+    with pytest.raises(UserInputError, match="line 7: n: given twice"):
+        load_recipe(p)

@@ -168,6 +168,26 @@ def _line_of(node: Any, loc: tuple) -> int | None:
     return line
 
 
+def _duplicate_key(node: Any, prefix: str = "") -> tuple[str, int] | None:
+    """The first key given twice in one YAML mapping, with the line of its second copy."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            name = f"{prefix}{k.value}"
+            if k.value in seen:
+                return name, k.start_mark.line + 1
+            seen.add(k.value)
+            found = _duplicate_key(v, name + ".")
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            found = _duplicate_key(v, f"{prefix}{i}.")
+            if found:
+                return found
+    return None
+
+
 def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
     """Read and validate a YAML recipe; ``overrides`` replace top-level fields (e.g. ``n``).
 
@@ -183,11 +203,15 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise UserInputError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from e
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a recipe is a YAML mapping of fields")
+    duplicate = _duplicate_key(node)
+    if duplicate:
+        key, line = duplicate
+        raise UserInputError(f"{path} line {line}: {key}: given twice")
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
@@ -197,8 +221,11 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
         err = e.errors()[0]
         loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
         field = ".".join(str(p) for p in loc) or "recipe"
-        line = _line_of(node, loc) if node is not None else None
+        overridden = bool(loc) and overrides.get(str(loc[0])) is not None
+        line = _line_of(node, loc) if node is not None and not overridden else None
         where = f" line {line}" if line else ""
+        if overridden:
+            where = " (value given on the command line)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
