@@ -171,3 +171,11 @@ def test_planner_gives_labels_furthest_below_quota():
     assert LabelConstraintPlanner.next_labels(quotas, {"a": 3, "b": 0}, 5) == ["b", "b", "b"]
     assert LabelConstraintPlanner.next_labels(quotas, {}, 4) == ["a", "b", "a", "b"]
     assert LabelConstraintPlanner.next_labels(quotas, {"a": 3, "b": 3}, 2) == []
+
+
+def test_given_contexts_skip_step_one(tmp_path):
+    manifest, scripted = run(tmp_path, "out", recipe(contexts=["a pier", "a mine"]))
+    assert manifest["accepted"] == 12
+    assert not any("contexts" in json.dumps(r.json_schema or {}) for r in scripted.requests)
+    data = list(read_jsonl(tmp_path / "out" / "data.jsonl"))
+    assert {r.provenance.plan.context for r in data} <= {"a pier", "a mine"}

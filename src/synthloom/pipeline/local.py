@@ -124,8 +124,12 @@ class LocalRun:
         contexts_file, seeds_file = plan_dir / "contexts.json", plan_dir / "seeds.json"
         if seeds_file.exists():
             return json.loads(seeds_file.read_text(encoding="utf-8"))
+        given = self.recipe.targen.contexts
         if contexts_file.exists():
             contexts = json.loads(contexts_file.read_text(encoding="utf-8"))
+        elif isinstance(given, list):
+            contexts = list(dict.fromkeys(c.strip() for c in given))
+            write_json(contexts_file, contexts)
         else:
             contexts = self.stages.contexts.run()
             write_json(contexts_file, contexts)

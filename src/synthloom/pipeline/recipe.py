@@ -51,10 +51,13 @@ class TargenConfig(_Strict):
     """TarGEN knobs (arXiv 2310.17876).
 
     Attributes:
-        contexts: number of contexts (settings) asked for in step 1.
+        contexts: number of contexts (settings) the model is asked for in step 1, or a
+            list of settings to use instead (step 1 is then skipped).
         seeds_per_pair: instance seeds asked for per (context, label) pair in step 2.
         label_distribution: ``balanced`` or a mapping label -> weight (normalised).
         self_correction: blind relabelling on or off (step 5).
+        self_correction_with_descriptions: show the label descriptions to the blind
+            labeller too (longer prompt, slower).
         max_regenerations: regenerations after a self-correction disagreement
             before the record is rejected.
         max_attempts: tries for an answer that is valid JSON of the right shape.
@@ -65,15 +68,25 @@ class TargenConfig(_Strict):
             label the model never gets right cannot loop forever.
     """
 
-    contexts: int = Field(default=8, ge=1, le=200)
+    contexts: int | list[str] = 8
     seeds_per_pair: int = Field(default=8, ge=1, le=50)
     label_distribution: Literal["balanced"] | dict[str, float] = "balanced"
     self_correction: bool = True
+    self_correction_with_descriptions: bool = False
     max_regenerations: int = Field(default=2, ge=0, le=10)
     max_attempts: int = Field(default=3, ge=1, le=10)
     max_words: int = Field(default=45, ge=5, le=400)
     instance_format: Literal["text", "json"] = "text"
     max_drafts_factor: float = Field(default=3.0, ge=1.0)
+
+    @field_validator("contexts")
+    @classmethod
+    def _contexts(cls, v: int | list[str]) -> int | list[str]:
+        if isinstance(v, int) and not 1 <= v <= 200:
+            raise ValueError("must be between 1 and 200, or a list of settings")
+        if isinstance(v, list) and (not v or not all(str(c).strip() for c in v)):
+            raise ValueError("a list of contexts needs at least one non-empty setting")
+        return v
 
 
 class SamplingConfig(_Strict):

@@ -43,7 +43,8 @@ class TargenStages:
         t, s = recipe.targen, recipe.sampling
         common = {"seed": recipe.seed}
         sampled = {**common, "temperature": s.temperature, "top_p": s.top_p}
-        self.contexts = ContextGeneration(backend, recipe.description, t.contexts, **sampled)
+        n_contexts = t.contexts if isinstance(t.contexts, int) else len(t.contexts)
+        self.contexts = ContextGeneration(backend, recipe.description, n_contexts, **sampled)
         self.seeds = InstanceSeedGeneration(
             backend, recipe.description, recipe.labels, t.seeds_per_pair, **sampled
         )
@@ -57,7 +58,12 @@ class TargenStages:
             **sampled,
         )
         self.self_correction = SelfCorrection(
-            backend, recipe.description, recipe.labels, max_attempts=t.max_attempts, **common
+            backend,
+            recipe.description,
+            recipe.labels,
+            max_attempts=t.max_attempts,
+            with_descriptions=t.self_correction_with_descriptions,
+            **common,
         )
 
     def planner(self, seeds: dict[str, dict[str, list[str]]]) -> LabelConstraintPlanner:

@@ -61,6 +61,10 @@ def clean_text(
 class InstanceGeneration(Operator):
     """Fill each draft record's ``inputs["text"]`` with an instance obeying its label constraint.
 
+    The prompt carries the label constraint and the instance seed; the context reaches
+    the instance through its seed (which was written in that context), so a context
+    with a strong topic of its own ("a football club") does not leak into every label.
+
     Args:
         backend: the LLM.
         description: the task description from the recipe.
@@ -73,14 +77,13 @@ class InstanceGeneration(Operator):
     """
 
     name = "targen.instance_generation"
-    version = "1"
+    version = "2"
     templates = {
         "system": "You are a journalist. {description}",
         "user": (
             "Write one news snippet of about {max_words} words.\n"
             "Topic: {label} ({label_description})\n"
-            "Setting: {context}\n"
-            "Include this detail: {instance_seed}\n"
+            "It reports this: {instance_seed}\n"
             "The topic must clearly be {label}. Write only the snippet.{json_hint}"
         ),
     }
@@ -115,7 +118,6 @@ class InstanceGeneration(Operator):
             max_words=self.max_words,
             label=p.target_label,
             label_description=self.labels[p.target_label],
-            context=p.plan.context,
             instance_seed=p.instance_seed,
             json_hint=json_hint,
         )
