@@ -75,9 +75,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def llama_server(small_model_path):
+def llama_server(small_model_path, tmp_path_factory):
     """A real llama-cpp-python OpenAI-compatible server on 127.0.0.1, stopped afterwards."""
     port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "llama_server.log"
+    log = open(log_path, "wb")  # a pipe would fill up with the server's logs and block it
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -96,15 +98,15 @@ def llama_server(small_model_path):
             "--n_ctx",
             "2048",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"llama.cpp server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"llama.cpp server exited: {log_path.read_text()[-2000:]}")
         try:
             if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
                 break
@@ -112,10 +114,13 @@ def llama_server(small_model_path):
             time.sleep(0.3)
     else:
         proc.kill()
-        raise RuntimeError("llama.cpp server did not come up in 90 s")
+        raise RuntimeError(
+            f"llama.cpp server did not come up in 90 s: {log_path.read_text()[-2000:]}"
+        )
     yield base_url
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()

@@ -58,8 +58,6 @@ def test_generate_through_http_server(tmp_path, small_recipe, llama_server):
 def test_unreachable_server_is_a_clear_error(tmp_path, small_recipe):
     url = f"http://127.0.0.1:{free_port()}/v1"
     recipe = small_recipe(2)
-    text = recipe.read_text().replace("kind: llamacpp", "kind: openai_http\n  max_concurrency: 1")
-    recipe.write_text(text)
     done = cli("generate", str(recipe), "-o", str(tmp_path / "o"), "--base-url", url)
     assert done.returncode == 1
     assert url in done.stderr and "--resume" in done.stderr
