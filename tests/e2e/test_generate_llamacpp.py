@@ -115,3 +115,25 @@ def test_models_lists_embedded_models_with_sha256_and_licence():
     for m in MODELS.values():
         assert m.sha256 in text and m.name in text
     assert "Apache-2.0" in text
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, small_recipe):
+    recipe = small_recipe(8)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthloom", "generate", str(recipe), "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if lines(out / "drafts.jsonl"):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    resumed = cli("generate", str(recipe), "-o", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr

@@ -115,7 +115,7 @@ def test_without_self_correction_nothing_is_relabelled(tmp_path):
 
 def test_crash_then_resume_loses_nothing_and_repeats_no_call(tmp_path):
     clean, _ = run(tmp_path, "clean", recipe())
-    crash_at = clean["llm_calls"] // 2
+    crash_at = clean["llm_calls"] * 3 // 4  # after planning, mid-generation
     with pytest.raises(RuntimeError, match="scripted crash"):
         run(tmp_path, "crashed", recipe(), fail_after=crash_at)
     before = list(read_jsonl(tmp_path / "crashed" / "data.jsonl"))
@@ -179,3 +179,17 @@ def test_given_contexts_skip_step_one(tmp_path):
     assert not any("contexts" in json.dumps(r.json_schema or {}) for r in scripted.requests)
     data = list(read_jsonl(tmp_path / "out" / "data.jsonl"))
     assert {r.provenance.plan.context for r in data} <= {"a pier", "a mine"}
+
+
+def test_keep_on_disagreement_lowers_trust_weight_instead_of_rejecting(tmp_path):
+    manifest, _ = run(
+        tmp_path, "out", recipe(on_disagreement="keep", disagreement_trust_weight=0.25)
+    )
+    data = list(read_jsonl(tmp_path / "out" / "data.jsonl"))
+    rejected = list(read_jsonl(tmp_path / "out" / "rejected.jsonl"))
+    assert not any(r.rejected.operator.endswith("self_correction") for r in rejected)
+    kept = [r for r in data if not r.verification.self_consistency["agreed"]]
+    assert kept and all(r.trust_weight == 0.25 for r in kept)
+    assert all(r.trust_weight == 1.0 for r in data if r.verification.self_consistency["agreed"])
+    assert all(r.label == r.provenance.target_label for r in data)
+    assert manifest["flip_rate"] > 0

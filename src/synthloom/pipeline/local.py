@@ -119,28 +119,37 @@ class LocalRun:
 
     # ------------------------------------------------------------------ plan
     def _plan(self) -> dict[str, dict[str, list[str]]]:
+        """TarGEN steps 1 and 2, saved under ``plan/`` (a resumed run reads them back)."""
         plan_dir = self.out / "plan"
         plan_dir.mkdir(exist_ok=True)
         contexts_file, seeds_file = plan_dir / "contexts.json", plan_dir / "seeds.json"
         if seeds_file.exists():
             return json.loads(seeds_file.read_text(encoding="utf-8"))
-        given = self.recipe.targen.contexts
         if contexts_file.exists():
             contexts = json.loads(contexts_file.read_text(encoding="utf-8"))
-        elif isinstance(given, list):
-            contexts = list(dict.fromkeys(c.strip() for c in given))
-            write_json(contexts_file, contexts)
         else:
-            contexts = self.stages.contexts.run()
+            contexts = self._contexts()
             write_json(contexts_file, contexts)
-        if not contexts:
+        empty = [label for label, items in contexts.items() if not items]
+        if empty:
             raise GenerationError(
-                "the model produced no usable context (TarGEN step 1); "
-                "try another model or a different task description"
+                f"the model produced no usable context for {empty} (TarGEN step 1); "
+                "try another model, or give targen.contexts as a list"
             )
         seeds = self.stages.seeds.run(contexts)
         write_json(seeds_file, seeds)
         return seeds
+
+    def _contexts(self) -> dict[str, list[str]]:
+        """``{label: [context, ...]}`` from the recipe's list or from the model."""
+        t, labels = self.recipe.targen, self.recipe.labels
+        if isinstance(t.contexts, list):
+            given = list(dict.fromkeys(c.strip() for c in t.contexts))
+            return {label: given for label in labels}
+        if t.contexts_per_label:
+            return {label: self.stages.contexts.run(label, desc) for label, desc in labels.items()}
+        shared = self.stages.contexts.run()
+        return {label: shared for label in labels}
 
     # ------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:

@@ -53,11 +53,20 @@ class TargenConfig(_Strict):
     Attributes:
         contexts: number of contexts (settings) the model is asked for in step 1, or a
             list of settings to use instead (step 1 is then skipped).
+        contexts_per_label: ask for contexts per label ("settings where <label> texts
+            happen") rather than once for the task. On BBC News with the embedded model,
+            task-wide contexts came back as football clubs and leaked football into every
+            label; per-label contexts cannot contradict their label.
         seeds_per_pair: instance seeds asked for per (context, label) pair in step 2.
         label_distribution: ``balanced`` or a mapping label -> weight (normalised).
         self_correction: blind relabelling on or off (step 5).
         self_correction_with_descriptions: show the label descriptions to the blind
             labeller too (longer prompt, slower).
+        on_disagreement: ``regenerate`` (TarGEN: regenerate up to ``max_regenerations``
+            times, then reject with the reason) or ``keep`` (keep the instance with its
+            disagreeing verdict and ``disagreement_trust_weight`` as its trust weight;
+            for when the labeller is weaker than the generator).
+        disagreement_trust_weight: trust weight of a kept disagreeing instance (0..1).
         max_regenerations: regenerations after a self-correction disagreement
             before the record is rejected.
         max_attempts: tries for an answer that is valid JSON of the right shape.
@@ -69,10 +78,13 @@ class TargenConfig(_Strict):
     """
 
     contexts: int | list[str] = 8
+    contexts_per_label: bool = True
     seeds_per_pair: int = Field(default=8, ge=1, le=50)
     label_distribution: Literal["balanced"] | dict[str, float] = "balanced"
     self_correction: bool = True
     self_correction_with_descriptions: bool = False
+    on_disagreement: Literal["regenerate", "keep"] = "regenerate"
+    disagreement_trust_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     max_regenerations: int = Field(default=2, ge=0, le=10)
     max_attempts: int = Field(default=3, ge=1, le=10)
     max_words: int = Field(default=45, ge=5, le=400)

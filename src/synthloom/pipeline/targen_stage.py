@@ -93,12 +93,17 @@ class TargenStages:
         )
 
     def run_chunk(self, drafts: list[Record]) -> ChunkResult:
-        """Generate, self-correct and regenerate one chunk of drafts (steps 4 and 5)."""
+        """Generate, self-correct and regenerate one chunk of drafts (steps 4 and 5).
+
+        With ``on_disagreement: keep`` nothing is regenerated: a disagreeing instance is
+        kept with its verdict and a lower trust weight.
+        """
         t = self.recipe.targen
         accepted: list[Record] = []
         rejected: list[Record] = []
         pending = drafts
-        rounds = 1 + t.max_regenerations if t.self_correction else 1
+        regenerate = t.self_correction and t.on_disagreement == "regenerate"
+        rounds = 1 + t.max_regenerations if regenerate else 1
         for attempt in range(rounds):
             if not pending:
                 break
@@ -116,6 +121,12 @@ class TargenStages:
                     accepted.append(self._accept(r))
                 else:
                     pending.append(r)
+        if t.on_disagreement == "keep":
+            weight = t.disagreement_trust_weight
+            accepted += [
+                self._accept(r).model_copy(update={"trust_weight": weight}) for r in pending
+            ]
+            pending = []
         for r in pending:
             verdict = r.verification.self_consistency or {}
             reason = (

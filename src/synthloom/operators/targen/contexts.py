@@ -38,11 +38,11 @@ class ContextGeneration(Operator):
     """
 
     name = "targen.contexts"
-    version = "1"
+    version = "2"
     templates = {
         "system": "You are a helpful assistant. You answer in JSON.",
         "user": (
-            "Texts to create: {description}\n"
+            "Texts to create: {description}\n{about}"
             "List {k} different settings where such texts could take place: places, "
             "communities, organisations or events. Each setting is a short phrase of 2 to 6 "
             "words. Make them varied.{avoid}\n"
@@ -63,8 +63,13 @@ class ContextGeneration(Operator):
         self.backend, self.description, self.n = backend, description, n
         self.seed, self.temperature, self.top_p = seed, temperature, top_p
 
-    def run(self) -> list[str]:
-        """Returns up to ``n`` distinct contexts (fewer if the model repeats itself)."""
+    def run(self, label: str | None = None, label_description: str = "") -> list[str]:
+        """Returns up to ``n`` distinct contexts (fewer if the model repeats itself).
+
+        With ``label``, the contexts are settings for texts of that label (used when the
+        label is the subject matter, so a context cannot contradict it).
+        """
+        about = f"They are about {label} ({label_description}).\n" if label else ""
         found: dict[str, str] = {}
         rounds = -(-self.n // 10)
         for call in range(3 * rounds):
@@ -76,11 +81,13 @@ class ContextGeneration(Operator):
                 avoid = " Do not repeat these: " + "; ".join(list(found.values())[-10:]) + "."
             request = self.request(
                 self.templates["system"],
-                self.templates["user"].format(description=self.description, k=k, avoid=avoid),
+                self.templates["user"].format(
+                    description=self.description, about=about, k=k, avoid=avoid
+                ),
                 temperature=self.temperature,
                 top_p=self.top_p,
                 max_tokens=40 + 25 * k,
-                seed=derived_seed(self.name, self.seed, call),
+                seed=derived_seed(self.name, self.seed, call, label),
             )
             (result,) = chat_structured(self.backend, [request], ContextList)
             for context in result.value.contexts if result.value else []:

@@ -77,9 +77,17 @@ class InstanceSeedGeneration(Operator):
             return None, "no line of 4 to 30 words in the answer"
         return seeds[: self.per_pair], None
 
-    def run(self, contexts: list[str]) -> dict[str, dict[str, list[str]]]:
-        """Returns ``{label: {context: [seed, ...]}}``; failed pairs map to []."""
-        pairs = [(label, c) for label in self.labels for c in contexts]
+    def run(self, contexts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        """Seeds for each label and each of that label's contexts.
+
+        Args:
+            contexts: ``{label: [context, ...]}`` (the same list for every label when
+                contexts are label-agnostic).
+
+        Returns:
+            ``{label: {context: [seed, ...]}}``; failed pairs map to [].
+        """
+        pairs = [(label, c) for label in self.labels for c in contexts.get(label, [])]
         system = self.templates["system"].format(description=self.description)
         requests = [
             self.request(
