@@ -157,7 +157,10 @@ def evaluate(
         cell(metrics["real"]["macro_f1"]),
     )
     ratio = metrics["tstr_ratio"]
-    table.add_row("TSTR ratio", "", f"{ratio['accuracy']}", f"{ratio['macro_f1']}")
+    def fmt(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    table.add_row("TSTR ratio", "", fmt(ratio["accuracy"]), fmt(ratio["macro_f1"]))
     out.print(table)
     if metrics.get("missing_in_synthetic"):
         console.print(
