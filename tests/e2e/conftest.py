@@ -37,6 +37,7 @@ targen:
   contexts: 2
   seeds_per_pair: 2
   max_regenerations: 1
+  on_disagreement: {on_disagreement}
   max_words: 20
   max_drafts_factor: 2
 """
@@ -49,9 +50,9 @@ def small_model_path() -> Path:
 
 @pytest.fixture()
 def small_recipe(tmp_path):
-    def make(n: int = 4) -> Path:
-        path = tmp_path / f"tiny_{n}.yaml"
-        path.write_text(SMALL_RECIPE.format(n=n))
+    def make(n: int = 4, on_disagreement: str = "regenerate") -> Path:
+        path = tmp_path / f"tiny_{n}_{on_disagreement}.yaml"
+        path.write_text(SMALL_RECIPE.format(n=n, on_disagreement=on_disagreement))
         return path
 
     return make
