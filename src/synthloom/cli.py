@@ -157,6 +157,7 @@ def evaluate(
         cell(metrics["real"]["macro_f1"]),
     )
     ratio = metrics["tstr_ratio"]
+
     def fmt(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 

@@ -193,3 +193,13 @@ def test_keep_on_disagreement_lowers_trust_weight_instead_of_rejecting(tmp_path)
     assert all(r.trust_weight == 1.0 for r in data if r.verification.self_consistency["agreed"])
     assert all(r.label == r.provenance.target_label for r in data)
     assert manifest["flip_rate"] > 0
+
+
+def test_usage_counts_only_this_run_when_a_backend_is_reused(tmp_path):
+    scripted = ScriptedBackend(respond)
+    backend = CachedBackend(scripted, ResponseCache(tmp_path / "c.sqlite"))
+    first = run_recipe(recipe(), tmp_path / "out", backend=backend)
+    again = run_recipe(recipe(), tmp_path / "out", resume=True, backend=backend)
+    assert first["this_session"]["llm_calls"] == len(scripted.requests) > 0
+    assert again["this_session"]["llm_calls"] == 0
+    assert again["llm_calls"] == first["llm_calls"]

@@ -158,6 +158,7 @@ class LocalRun:
         Returns the manifest (also written to ``manifest.json``).
         """
         started = time.perf_counter()
+        self._usage_at_start = self.backend.usage.as_dict()
         previous = self._previous_progress()
         planner = self.stages.planner(self._plan())
         files = {n: self.out / f"{n}.jsonl" for n in ("drafts", "data", "rejected")}
@@ -217,10 +218,14 @@ class LocalRun:
             return json.loads(path.read_text(encoding="utf-8"))
         return {"usage": {}, "wall_seconds": 0.0, "sessions": 0}
 
-    def _current_usage(self, previous: dict[str, Any]) -> dict[str, float]:
+    def _session_usage(self) -> dict[str, float]:
+        """LLM usage of this run only (the backend may have served earlier runs)."""
         now = self.backend.usage.as_dict()
+        return {k: round(v - self._usage_at_start.get(k, 0), 3) for k, v in now.items()}
+
+    def _current_usage(self, previous: dict[str, Any]) -> dict[str, float]:
         before = previous.get("usage", {})
-        return {k: round(v + before.get(k, 0), 3) for k, v in now.items()}
+        return {k: round(v + before.get(k, 0), 3) for k, v in self._session_usage().items()}
 
     def _write_progress(self, previous: dict[str, Any], started: float) -> None:
         write_json(
@@ -246,7 +251,7 @@ class LocalRun:
     ) -> dict[str, Any]:
         write_parquet(self.out / "data.parquet", accepted)
         usage = self._current_usage(previous)
-        session_usage = self.backend.usage.as_dict()
+        session_usage = self._session_usage()
         wall = previous["wall_seconds"] + time.perf_counter() - started
         reasons = Counter(r.rejected.operator for r in rejected if r.rejected)
         manifest = {
