@@ -18,6 +18,23 @@ def lines(path):
     return path.read_text().splitlines() if path.exists() else []
 
 
+def start_generate(recipe, out, ready, timeout: float = 300) -> subprocess.Popen:
+    """Start `synthloom generate` in a subprocess and return once ``ready()`` is true."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthloom", "generate", str(recipe), "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a background shell starts children with SIGINT ignored; restore Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be interrupted; raise n"
+    return proc
+
+
 def test_generate_writes_dataset_with_provenance_and_evaluates(tmp_path, small_recipe):
     # "keep": the tiny model's blind labels are often wrong; kept records carry the verdict
     recipe = small_recipe(4, on_disagreement="keep")
@@ -62,20 +79,13 @@ def test_generate_writes_dataset_with_provenance_and_evaluates(tmp_path, small_r
 def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path, small_recipe):
     recipe = small_recipe(8)
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synthloom", "generate", str(recipe), "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc = start_generate(
+        recipe,
+        out,
+        lambda: len(lines(out / "data.jsonl") + lines(out / "rejected.jsonl")) >= 2,
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        finished = lines(out / "data.jsonl") + lines(out / "rejected.jsonl")
-        if len(finished) >= 2:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be killed; raise n"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     before_data, before_rejected = lines(out / "data.jsonl"), lines(out / "rejected.jsonl")
     assert not (out / "manifest.json").exists()
 
@@ -124,19 +134,7 @@ def test_models_lists_embedded_models_with_sha256_and_licence():
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, small_recipe):
     recipe = small_recipe(8)
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synthloom", "generate", str(recipe), "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        # a background shell starts children with SIGINT ignored; restore Ctrl-C
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if lines(out / "drafts.jsonl"):
-            break
-        time.sleep(0.2)
+    proc = start_generate(recipe, out, lambda: bool(lines(out / "drafts.jsonl")))
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
