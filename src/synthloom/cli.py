@@ -116,7 +116,8 @@ def evaluate(
 ) -> None:
     """Train on synthetic, test on real (TSTR) against an equal-sized real baseline."""
     from synthloom.datasets import load_real
-    from synthloom.evaluate.tstr import evaluate_tstr, write_metrics
+    from synthloom.evaluate.summary import evaluate_synthetic
+    from synthloom.evaluate.tstr import write_metrics
     from synthloom.records import read_jsonl, read_parquet
 
     try:
@@ -131,7 +132,7 @@ def evaluate(
             {} if real == "bbc_news" else {"text_column": text_column, "label_column": label_column}
         )
         real_records = load_real(real, **kwargs)
-        metrics = evaluate_tstr(synthetic, real_records, student=student, seed=seed)
+        metrics = evaluate_synthetic(synthetic, real_records, student=student, seed=seed)
         write_metrics(run_dir / "metrics.json", metrics)
     except UserInputError as e:
         _fail(str(e))
@@ -168,7 +169,32 @@ def evaluate(
             f"[yellow]labels in real data but not in synthetic: "
             f"{metrics['missing_in_synthetic']}[/]"
         )
+    div = Table(title="diversity (synthetic vs an equal-sized real sample)")
+    for col in ("set", "n", "distinct-1", "distinct-2", "Self-BLEU", "label balance"):
+        div.add_column(col, justify="right")
+    for name in ("synthetic", "real"):
+        d = metrics["diversity"][name]
+        div.add_row(
+            name,
+            str(d["n"]),
+            str(d["distinct_1"]),
+            str(d["distinct_2"]),
+            str(d["self_bleu"]),
+            str(d["label_balance"]),
+        )
+    out.print(div)
+    leak = metrics["leakage"]
+    out.print(
+        f"leakage: {leak['leaked']} of {leak['total']} synthetic texts share a "
+        f"{leak['n']}-gram with the real test split ({leak['share']:.1%})"
+    )
     out.print(f"wrote {run_dir / 'metrics.json'}")
+    if leak["flagged"]:
+        _fail(
+            f"leakage {leak['share']:.1%} is above the threshold {leak['threshold']:.1%}: "
+            "synthetic texts overlap the real test split",
+            code=1,
+        )
 
 
 @app.command()
