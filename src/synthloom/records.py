@@ -152,6 +152,29 @@ def record_id(task: str, inputs: dict[str, Any], label: str | None) -> str:
     return sha256_text(stable_json({"task": task, "inputs": inputs, "label": label}))[:16]
 
 
+def write_json_atomic(path: Path | str, value: Any) -> None:
+    """Write ``value`` as indented JSON atomically: temp file, fsync, ``os.replace``.
+
+    Creates the parent directory. A reader never sees a half-written file.
+
+    Raises:
+        TypeError: ``value`` is not JSON-serialisable (nothing is written).
+        ValueError: ``value`` contains NaN or infinity (nothing is written).
+    """
+    path = Path(path)
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 # ---------------------------------------------------------------- JSONL I/O
 
 

@@ -10,8 +10,6 @@ amount of real data.
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +20,7 @@ import numpy as np
 from synthloom.datasets import stratified_split
 from synthloom.errors import UserInputError
 from synthloom.evaluate.students import make_student
-from synthloom.records import Origin, Record
+from synthloom.records import Origin, Record, write_json_atomic
 
 Metric = str | Callable[[Sequence[Any], Sequence[Any]], float]
 
@@ -330,24 +328,11 @@ def evaluate_tstr(
 
 
 def write_metrics(path: str | Path, metrics: dict[str, Any]) -> None:
-    """Write metrics as indented JSON (indent=2), atomically: temp file, fsync, ``os.replace``.
-
-    Creates the parent directory if needed. A reader never sees a half-written file.
+    """Write metrics as indented JSON, atomically (see
+    :func:`~synthloom.records.write_json_atomic`).
 
     Raises:
         TypeError: ``metrics`` is not JSON-serialisable (nothing is written).
         ValueError: ``metrics`` contains NaN or infinity (nothing is written).
     """
-    path = Path(path)
-    text = json.dumps(metrics, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_json_atomic(path, metrics)

@@ -20,7 +20,6 @@ already in data.jsonl or rejected.jsonl are skipped, unfinished drafts are run a
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from collections import Counter
@@ -34,21 +33,20 @@ from synthloom.errors import GenerationError, UserInputError
 from synthloom.llm.base import ChatBackend
 from synthloom.pipeline.recipe import Recipe
 from synthloom.pipeline.targen_stage import TargenStages
-from synthloom.records import Record, append_jsonl, read_jsonl, repair_jsonl, write_parquet
+from synthloom.records import (
+    Record,
+    append_jsonl,
+    read_jsonl,
+    repair_jsonl,
+    write_parquet,
+)
+from synthloom.records import (
+    write_json_atomic as write_json,
+)
 
 ProgressCallback = Callable[[int, int, dict[str, Any]], None]
 
 _VERSIONED = ("synthloom", "llama-cpp-python", "pydantic", "scikit-learn", "pyarrow", "httpx")
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Write JSON atomically (temp file, fsync, rename)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, ensure_ascii=False, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def package_versions() -> dict[str, str | None]:
