@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from synthloom.llm.base import BackendIdentity, ChatRequest, SamplingParams
-from synthloom.records import OperatorStep, Provenance, Record, sha256_text, stable_json
+from synthloom.records import OperatorStep, Record, sha256_text, stable_json
 
 
 def derived_seed(*parts: Any) -> int:
@@ -81,4 +81,4 @@ def identity_provenance(identity: BackendIdentity) -> dict[str, Any]:
     }
 
 
-__all__ = ["Operator", "Provenance", "derived_seed", "identity_provenance", "with_step"]
+__all__ = ["Operator", "derived_seed", "identity_provenance", "with_step"]
