@@ -10,7 +10,7 @@ LLAMA_VERSION := 0.3.36
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 $(STAMP): pyproject.toml requirements-models.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +31,23 @@ demo: $(STAMP)
 	$(VENV)/bin/synthloom generate recipes/bbc_news_topics.yaml -o out/demo --resume
 	$(VENV)/bin/synthloom evaluate out/demo --real bbc_news
 
-test: $(STAMP)
+# The report test opens report.html in Debian's Chromium through chromedriver (no browser
+# download at run time: Debian's packages, installed here if missing).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing Debian chromium and chromium-driver for the report test"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null \
+	  || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	fi
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
 	$(PY) bench/pipeline_efficiency.py
+	$(PY) bench/evaluate_speed.py
 
 clean:
 	rm -rf $(VENV) out

@@ -103,24 +103,117 @@ def generate(
         )
 
 
+def _generator_check(run_dir: Path, sample: int, max_words: int, seed: int):
+    """The generator's zero-shot check for this run, or None without a run.json recipe."""
+    from synthloom.evaluate.generator_check import generator_zero_shot
+    from synthloom.pipeline.recipe import Recipe
+
+    run_file = run_dir / "run.json"
+    if sample <= 0 or not run_file.exists():
+        return None
+    try:
+        recipe = Recipe.model_validate(json.loads(run_file.read_text(encoding="utf-8"))["recipe"])
+    except (ValueError, KeyError) as e:
+        raise UserInputError(f"{run_file}: not a synthloom run file ({e})") from e
+
+    def check(data):
+        from synthloom.pipeline.backends import make_backend
+
+        backend = make_backend(recipe.backend, run_dir / "cache.sqlite")
+        return generator_zero_shot(
+            backend, recipe.description, recipe.labels, data,
+            sample=sample, max_words=max_words, seed=seed,
+        )
+
+    return check
+
+
+def _print_evaluation(metrics: dict) -> None:
+    def cell(m: dict) -> str:
+        return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+
+    def fmt(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    data = metrics["data"]
+    table = Table(title=f"TSTR, tested on {data['n_real_test']} real records")
+    for col in ("student", "trained on", "n", "accuracy [95% CI]", "macro-F1 [95% CI]"):
+        table.add_column(col, justify="left" if col in ("student", "trained on") else "right")
+    for name, s in metrics["students"].items():
+        t = s["tstr"]
+        table.add_row(name, "synthetic", str(t["n_synthetic"]),
+                      cell(t["synthetic"]["accuracy"]), cell(t["synthetic"]["macro_f1"]))
+        table.add_row(name, "real", str(t["n_real_train_used"]),
+                      cell(t["real"]["accuracy"]), cell(t["real"]["macro_f1"]))
+        table.add_row(name, "TSTR ratio", "", fmt(t["tstr_ratio"]["accuracy"]),
+                      fmt(t["tstr_ratio"]["macro_f1"]), end_section=True)
+    out.print(table)
+    if data["missing_in_synthetic"]:
+        console.print(
+            f"[yellow]labels in real data but not in synthetic: {data['missing_in_synthetic']}[/]"
+        )
+    div = Table(title="diversity (synthetic vs an equal-sized real sample)")
+    for col in ("set", "n", "distinct-1", "distinct-2", "Self-BLEU", "NN cosine", "balance"):
+        div.add_column(col, justify="right")
+    for name in ("synthetic", "real"):
+        d = metrics["diversity"][name]
+        div.add_row(name, str(d["n"]), *(fmt(d[k]) for k in (
+            "distinct_1", "distinct_2", "self_bleu", "nearest_neighbour_cosine", "label_balance"
+        )))
+    out.print(div)
+    colour = {"good": "green", "warn": "yellow", "bad": "red"}
+    for f in metrics["verdict"]:
+        out.print(f"[{colour[f['level']]}]{f['level']:>4}[/] [bold]{f['topic']}[/]: {f['text']}",
+                  highlight=False)
+
+
 @app.command()
 def evaluate(
     run_dir: Annotated[
         Path, typer.Argument(help="Output directory of a generate run.", metavar="DIR")
     ],
     real: Annotated[str, typer.Option(help="'bbc_news' or a JSONL/CSV/Parquet file.")],
-    student: Annotated[str, typer.Option(help="Student model.")] = "tfidf-lr",
+    student: Annotated[
+        list[str] | None,
+        typer.Option(help="Student (repeatable): tfidf-lr, embedding-lr or module:factory."),
+    ] = None,
     text_column: Annotated[str, typer.Option(help="Text column of a real file.")] = "text",
     label_column: Annotated[str, typer.Option(help="Label column of a real file.")] = "label",
-    seed: Annotated[int, typer.Option(help="Seed of the real train/test split.")] = 13,
+    seed: Annotated[int, typer.Option(help="Seed of the real splits and students.")] = 13,
+    real_seed_size: Annotated[
+        int, typer.Option(help="Real records in the mixing and trust-weight experiments.")
+    ] = 50,
+    generator_sample: Annotated[
+        int, typer.Option(help="Real test records the generator labels zero-shot (0: skip).")
+    ] = 100,
+    generator_max_words: Annotated[
+        int, typer.Option(help="Words of each real text shown to the generator.")
+    ] = 80,
+    leakage_threshold: Annotated[
+        float, typer.Option(help="Share of leaked synthetic texts that fails the run.")
+    ] = 0.01,
+    marginal_threshold: Annotated[
+        float, typer.Option(help="Flag marginals whose standardized difference exceeds this.")
+    ] = 2.0,
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
 ) -> None:
-    """Train on synthetic, test on real (TSTR) against an equal-sized real baseline."""
+    """Score a synthetic set against real data: TSTR, curves, lambda, distribution, diversity,
+    leakage and the generator's own accuracy; writes DIR/metrics.json and DIR/report.html.
+
+    Exits 1 when leakage into the real test split is above the threshold.
+    """
     from synthloom.datasets import load_real
-    from synthloom.evaluate.summary import evaluate_synthetic
+    from synthloom.evaluate.report import write_report
+    from synthloom.evaluate.summary import DEFAULT_STUDENTS, evaluate_synthetic
     from synthloom.evaluate.tstr import write_metrics
     from synthloom.records import read_jsonl, read_parquet
 
+    students = student or list(DEFAULT_STUDENTS)
     try:
+        if not 0.0 <= leakage_threshold <= 1.0:
+            raise UserInputError(f"--leakage-threshold must be in [0, 1], got {leakage_threshold}")
+        if real_seed_size < 2:
+            raise UserInputError(f"--real-seed-size must be at least 2, got {real_seed_size}")
         parquet, jsonl = run_dir / "data.parquet", run_dir / "data.jsonl"
         if parquet.exists():
             synthetic = read_parquet(parquet)
@@ -132,67 +225,31 @@ def evaluate(
             {} if real == "bbc_news" else {"text_column": text_column, "label_column": label_column}
         )
         real_records = load_real(real, **kwargs)
-        metrics = evaluate_synthetic(synthetic, real_records, student=student, seed=seed)
+        check = _generator_check(run_dir, generator_sample, generator_max_words, seed)
+        with console.status("evaluating") as status:
+            metrics = evaluate_synthetic(
+                synthetic, real_records, students=students, seed=seed,
+                real_seed_size=real_seed_size, leakage_threshold=leakage_threshold,
+                marginal_threshold=marginal_threshold, generator_check=check,
+                on_step=lambda step: status.update(f"evaluating: {step}"),
+            )
         write_metrics(run_dir / "metrics.json", metrics)
+        if report:
+            with console.status("writing report.html"):
+                write_report(run_dir / "report.html", metrics, title=f"{run_dir} vs {real}")
     except UserInputError as e:
         _fail(str(e))
-    table = Table(title=f"TSTR: {student}, tested on {metrics['n_real_test']} real records")
-    table.add_column("trained on")
-    table.add_column("n", justify="right")
-    table.add_column("accuracy [95% CI]", justify="right")
-    table.add_column("macro-F1 [95% CI]", justify="right")
-
-    def cell(m: dict) -> str:
-        return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
-
-    table.add_row(
-        "synthetic",
-        str(metrics["n_synthetic"]),
-        cell(metrics["synthetic"]["accuracy"]),
-        cell(metrics["synthetic"]["macro_f1"]),
-    )
-    table.add_row(
-        "real",
-        str(metrics["n_real_train_used"]),
-        cell(metrics["real"]["accuracy"]),
-        cell(metrics["real"]["macro_f1"]),
-    )
-    ratio = metrics["tstr_ratio"]
-
-    def fmt(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.3f}"
-
-    table.add_row("TSTR ratio", "", fmt(ratio["accuracy"]), fmt(ratio["macro_f1"]))
-    out.print(table)
-    if metrics.get("missing_in_synthetic"):
-        console.print(
-            f"[yellow]labels in real data but not in synthetic: "
-            f"{metrics['missing_in_synthetic']}[/]"
-        )
-    div = Table(title="diversity (synthetic vs an equal-sized real sample)")
-    for col in ("set", "n", "distinct-1", "distinct-2", "Self-BLEU", "label balance"):
-        div.add_column(col, justify="right")
-    for name in ("synthetic", "real"):
-        d = metrics["diversity"][name]
-        div.add_row(
-            name,
-            str(d["n"]),
-            str(d["distinct_1"]),
-            str(d["distinct_2"]),
-            str(d["self_bleu"]),
-            str(d["label_balance"]),
-        )
-    out.print(div)
+    except BackendError as e:
+        _fail(f"generator check: {e} (use --generator-sample 0 to skip it)", code=1)
+    _print_evaluation(metrics)
+    out.print(f"wrote {run_dir / 'metrics.json'}" + (
+        f" and {run_dir / 'report.html'}" if report else ""))
     leak = metrics["leakage"]
-    out.print(
-        f"leakage: {leak['leaked']} of {leak['total']} synthetic texts share a "
-        f"{leak['n']}-gram with the real test split ({leak['share']:.1%})"
-    )
-    out.print(f"wrote {run_dir / 'metrics.json'}")
     if leak["flagged"]:
         _fail(
-            f"leakage {leak['share']:.1%} is above the threshold {leak['threshold']:.1%}: "
-            "synthetic texts overlap the real test split",
+            f"leakage above the threshold {leak['max_share']:.1%}: "
+            f"{leak['ngram']['share']:.1%} share an n-gram and "
+            f"{leak['near_duplicate']['share']:.1%} are near-duplicates of the real test split",
             code=1,
         )
 

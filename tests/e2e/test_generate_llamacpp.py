@@ -11,6 +11,7 @@ import time
 
 from synthloom.llm.models import MODELS
 from synthloom.records import read_jsonl, read_parquet
+from tests.e2e.browser import render
 from tests.e2e.conftest import SMALL_MODEL, cli
 
 
@@ -37,7 +38,7 @@ def start_generate(recipe, out, ready, timeout: float = 300) -> subprocess.Popen
 
 def test_generate_writes_dataset_with_provenance_and_evaluates(tmp_path, small_recipe):
     # "keep": the tiny model's blind labels are often wrong; kept records carry the verdict
-    recipe = small_recipe(4, on_disagreement="keep")
+    recipe = small_recipe(10, on_disagreement="keep")
     out = tmp_path / "run"
     done = cli("generate", str(recipe), "-o", str(out))
     assert done.returncode == 0, done.stderr
@@ -63,11 +64,21 @@ def test_generate_writes_dataset_with_provenance_and_evaluates(tmp_path, small_r
         assert r.rejected.reason
 
     assert {r.label for r in data} == {"sport", "tech"}
-    scored = cli("evaluate", str(out), "--real", "bbc_news")
+    scored = cli("evaluate", str(out), "--real", "bbc_news", "--generator-sample", "10")
     assert scored.returncode == 0, scored.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["missing_in_synthetic"]) == {"business", "entertainment", "politics"}
-    assert metrics["n_synthetic"] == len(data)
+    assert set(metrics["data"]["missing_in_synthetic"]) == {"business", "entertainment", "politics"}
+    assert metrics["data"]["n_synthetic"] == len(data)
+    # the generator (SmolLM2) labelled 10 real test records through the same cache
+    assert metrics["generator"]["n"] == 10
+    assert 0.0 <= metrics["generator"]["scores"]["accuracy"]["value"] <= 1.0
+    page = render(out / "report.html", out / "report.png")
+    assert page["ready"] == "complete" and page["title"].startswith("synthloom evaluation")
+    assert len(page["images"]) == 8
+    assert all(complete and width > 0 for complete, width, _ in page["images"]), page["images"]
+    errors = [e for e in page["console"] if e["level"] in ("SEVERE", "WARNING")]
+    assert errors == [], errors
+    assert (out / "report.png").stat().st_size > 50_000
 
     again = cli("generate", str(recipe), "-o", str(out), "--resume")
     assert again.returncode == 0, again.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from synthloom.cli import app
@@ -9,9 +10,9 @@ from synthloom.datasets import load_bbc_news
 from synthloom.evaluate.diversity import (
     distinct_n,
     label_balance,
-    ngram_leakage,
     self_bleu,
 )
+from synthloom.evaluate.leakage import ngram_leakage
 from synthloom.records import Origin, append_jsonl
 
 
@@ -62,3 +63,29 @@ def test_evaluate_fails_loudly_when_synthetic_copies_the_real_test_split(tmp_pat
     assert result.exit_code == 1, result.output
     assert "leakage" in result.output and "above the threshold" in result.output
     assert (tmp_path / "metrics.json").exists()
+
+
+def test_self_bleu_index_gives_nltk_scores_exactly() -> None:
+    """The indexed BLEU equals NLTK's sentence_bleu (method-1) against all other texts."""
+    import random
+
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    from synthloom.evaluate.diversity import _bleu_against_others, _ReferenceIndex, words
+
+    rng = random.Random(0)
+    vocab = "a b c d e f g the of to".split()
+    checked = 0
+    for _ in range(200):
+        texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 12)))
+                 for _ in range(rng.randint(2, 8))]
+        tokens = [words(t) for t in texts]
+        index = _ReferenceIndex(tokens, 4)
+        for i, hyp in enumerate(tokens):
+            if not hyp:
+                continue
+            refs = tokens[:i] + tokens[i + 1 :]
+            want = sentence_bleu(refs, hyp, smoothing_function=SmoothingFunction().method1)
+            assert _bleu_against_others(index, hyp, i) == pytest.approx(want, abs=1e-12)
+            checked += 1
+    assert checked > 500

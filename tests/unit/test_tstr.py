@@ -54,7 +54,7 @@ def test_make_student_is_fresh_and_unknown_name_lists_known() -> None:
     a, b = make_student(), make_student()
     assert a is not b
     assert "tfidf-lr" in STUDENTS
-    with pytest.raises(UserInputError, match=r"unknown student 'bert'; known students: tfidf-lr"):
+    with pytest.raises(UserInputError, match=r"known students: embedding-lr, tfidf-lr"):
         make_student("bert")
 
 
@@ -155,7 +155,8 @@ def test_faithful_synthetic_data_scores_like_real(faithful_result: dict, faithfu
 
 def test_test_split_size_and_real_sample_is_stratified(faithful_result: dict, real: list) -> None:
     m = faithful_result
-    assert m["n_real_test"] + m["n_real_train_available"] == len(real)
+    assert m["n_real_test"] + m["n_real_train_available"] + m["n_real_validation"] == len(real)
+    assert m["n_real_validation"] == pytest.approx(0.2 * 0.7 * len(real), abs=2)
     assert m["n_real_test"] == pytest.approx(0.3 * len(real), abs=1)
     assert m["seed"] == SEED and m["test_fraction"] == 0.3
 
@@ -223,7 +224,7 @@ def test_small_real_train_uses_all_and_says_so(faithful: list, real: list) -> No
     small_real = [r for rs in by_label.values() for r in rs[:20]]  # 100 records
     m = evaluate_tstr(faithful, small_real, seed=SEED, n_bootstrap=50)
     assert m["real_train_smaller_than_synthetic"] is True
-    assert m["n_real_train_used"] == m["n_real_train_available"] == 70
+    assert m["n_real_train_used"] == m["n_real_train_available"] == 56
     assert m["n_synthetic"] == len(faithful) > 70
 
 

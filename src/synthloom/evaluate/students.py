@@ -1,11 +1,41 @@
-"""Student classifiers: the small models trained on synthetic (or real) data to score it."""
+"""Student classifiers: the small models trained on synthetic (or real) data to score it.
+
+A student is any scikit-learn estimator whose ``fit`` takes a list of texts and a list of
+labels and whose ``predict`` returns labels. Two are built in; a user passes their own as
+``"module:factory"``, where ``factory(seed: int)`` returns an unfitted estimator.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
 from synthloom.errors import UserInputError
+
+
+class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
+    """scikit-learn transformer: texts -> sentence embeddings, shape ``(n, 384)``.
+
+    Args:
+        embedder: an object with ``embed(texts) -> ndarray``; None uses the process-wide
+            :func:`~synthloom.evaluate.embeddings.default_embedder` (all-MiniLM-L6-v2 int8
+            ONNX), whose cache makes repeated fits on the same texts cheap.
+    """
+
+    def __init__(self, embedder: Any = None) -> None:
+        self.embedder = embedder
+
+    def fit(self, texts: Sequence[str], labels: Any = None) -> EmbeddingVectorizer:
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        from synthloom.evaluate.embeddings import default_embedder
+
+        return (self.embedder or default_embedder()).embed(list(texts))
 
 
 def _tfidf_lr(seed: int) -> Any:
@@ -36,10 +66,35 @@ def _tfidf_lr(seed: int) -> Any:
     )
 
 
+def _embedding_lr(seed: int) -> Any:
+    """all-MiniLM-L6-v2 sentence embeddings (int8 ONNX, 384 dims) + logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline(
+        [
+            ("embed", EmbeddingVectorizer()),
+            ("clf", LogisticRegression(C=10.0, max_iter=2000, random_state=seed)),
+        ]
+    )
+
+
 STUDENTS: dict[str, Callable[[int], Any]] = {
     "tfidf-lr": _tfidf_lr,
+    "embedding-lr": _embedding_lr,
 }
 """Student name -> factory taking a seed and returning an unfitted scikit-learn estimator."""
+
+
+def _import_factory(spec: str) -> Callable[[int], Any]:
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise UserInputError(f"cannot load student '{spec}': {e}") from None
+    if not callable(factory):
+        raise UserInputError(f"student '{spec}' is not callable")
+    return factory
 
 
 def make_student(name: str = "tfidf-lr", seed: int = 0) -> Any:
@@ -47,7 +102,9 @@ def make_student(name: str = "tfidf-lr", seed: int = 0) -> Any:
 
     Args:
         name: a key of :data:`STUDENTS` (``"tfidf-lr"``: TF-IDF 1-2 grams, ``min_df=2``, +
-            multinomial logistic regression, C=10, lbfgs, ``max_iter=2000``).
+            multinomial logistic regression, C=10; ``"embedding-lr"``: all-MiniLM-L6-v2
+            embeddings + the same logistic regression), or ``"module:factory"`` naming a
+            callable ``factory(seed) -> estimator``.
         seed: random seed passed to the estimator.
 
     Returns:
@@ -55,12 +112,40 @@ def make_student(name: str = "tfidf-lr", seed: int = 0) -> Any:
         ``predict(texts) -> ndarray[str]``.
 
     Raises:
-        UserInputError: ``name`` is not a known student (the message lists the known ones).
+        UserInputError: ``name`` is not a known student and not an importable
+            ``module:factory`` (the message lists the known ones).
     """
-    try:
-        factory = STUDENTS[name]
-    except KeyError:
-        raise UserInputError(
-            f"unknown student '{name}'; known students: {', '.join(sorted(STUDENTS))}"
-        ) from None
-    return factory(seed)
+    if name in STUDENTS:
+        return STUDENTS[name](seed)
+    if ":" in name:
+        model = _import_factory(name)(seed)
+        if not (hasattr(model, "fit") and hasattr(model, "predict")):
+            raise UserInputError(f"student '{name}' returned {type(model).__name__}, "
+                                 "which has no fit/predict")
+        return model
+    raise UserInputError(
+        f"unknown student '{name}'; known students: {', '.join(sorted(STUDENTS))}, "
+        "or module:factory"
+    )
+
+
+def fit_student(
+    model: Any,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    sample_weight: Sequence[float] | None = None,
+) -> Any:
+    """Fit ``model`` on texts and labels, with optional per-record sample weights.
+
+    For a scikit-learn ``Pipeline`` the weights go to its final step
+    (``<last step>__sample_weight``); other estimators get ``sample_weight=``.
+
+    Raises:
+        TypeError: weights were given and the estimator's ``fit`` does not accept them.
+    """
+    if sample_weight is None:
+        return model.fit(list(texts), list(labels))
+    weights = np.asarray(sample_weight, dtype=float)
+    steps = getattr(model, "steps", None)
+    key = f"{steps[-1][0]}__sample_weight" if steps else "sample_weight"
+    return model.fit(list(texts), list(labels), **{key: weights})

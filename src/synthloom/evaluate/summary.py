@@ -1,49 +1,186 @@
-"""One evaluation of a synthetic set against real data: TSTR, diversity and leakage."""
+"""One evaluation of a synthetic set against real data, every measurement in one dict.
+
+Order of work: check and split the data (:mod:`~synthloom.evaluate.splits`); embed every text
+once; then per student TSTR, learning curves, mixing and the trust-weight sweep
+(:mod:`~synthloom.evaluate.tstr`, :mod:`~synthloom.evaluate.curves`); distribution
+(:mod:`~synthloom.evaluate.distribution`), diversity, leakage; optionally the generator's own
+zero-shot accuracy (:mod:`~synthloom.evaluate.generator_check`); last, a verdict.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from synthloom.datasets import stratified_split
-from synthloom.evaluate.diversity import diversity_report, ngram_leakage
-from synthloom.evaluate.tstr import evaluate_tstr
+from synthloom.evaluate.curves import learning_curves, mixing, trust_weight_sweep
+from synthloom.evaluate.distribution import marginals, precision_recall_coverage, projection_2d
+from synthloom.evaluate.diversity import diversity_report
+from synthloom.evaluate.embeddings import default_embedder
+from synthloom.evaluate.leakage import leakage_report
+from synthloom.evaluate.splits import EvaluationData, prepare
+from synthloom.evaluate.students import make_student
+from synthloom.evaluate.tstr import tstr_scores
+from synthloom.evaluate.verdict import verdict
 from synthloom.records import Record
+
+DEFAULT_STUDENTS = ("tfidf-lr", "embedding-lr")
+GeneratorCheck = Callable[[EvaluationData], dict[str, Any]]
+
+
+class _Timer:
+    def __init__(self, on_step: Callable[[str], None] | None) -> None:
+        self.seconds: dict[str, float] = {}
+        self.on_step = on_step
+
+    def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
+        if self.on_step:
+            self.on_step(name)
+        started = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.seconds[name] = round(
+                self.seconds.get(name, 0.0) + time.perf_counter() - started, 3
+            )
 
 
 def evaluate_synthetic(
     synthetic: Sequence[Record],
     real: Sequence[Record],
     *,
-    student: str = "tfidf-lr",
+    students: Sequence[str] = DEFAULT_STUDENTS,
     test_fraction: float = 0.3,
+    validation_fraction: float = 0.2,
     seed: int = 13,
+    real_seed_size: int = 50,
     leakage_n: int = 8,
+    leakage_cosine: float = 0.95,
     leakage_threshold: float = 0.01,
+    marginal_threshold: float = 2.0,
+    n_bootstrap: int = 1000,
+    generator_check: GeneratorCheck | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """TSTR (see :func:`~synthloom.evaluate.tstr.evaluate_tstr`) plus:
+    """Score a synthetic set against real data; returns the JSON-serialisable metrics.
 
-    - ``diversity``: distinct-1/2, Self-BLEU and label balance of the synthetic set and
-      of an equal-sized sample of the real train split, side by side;
-    - ``leakage``: synthetic texts sharing a word ``leakage_n``-gram with the real test
-      split; ``flagged`` when their share exceeds ``leakage_threshold``.
+    Args:
+        synthetic: records with ``origin=synthetic`` (rejected and unlabelled are skipped).
+        real: labelled records with ``origin=real``.
+        students: student names (see :func:`~synthloom.evaluate.students.make_student`).
+        test_fraction / validation_fraction / seed: the real splits (see
+            :func:`~synthloom.evaluate.splits.prepare`).
+        real_seed_size: real train records in the mixing and trust-weight experiments.
+        leakage_n / leakage_cosine / leakage_threshold: see
+            :func:`~synthloom.evaluate.leakage.leakage_report`.
+        marginal_threshold: flag a marginal whose standardized difference exceeds this.
+        n_bootstrap: bootstrap resamples for 95% intervals.
+        generator_check: called with the prepared data; returns the generator's zero-shot
+            scores (see :func:`~synthloom.evaluate.generator_check.generator_zero_shot`).
+        on_step: called with each step's name as it starts (for progress display).
+
+    Returns:
+        ``{"data", "students": {name: {"tstr", "learning_curves", "mixing",
+        "trust_weight"}}, "distribution", "marginals", "projection", "diversity", "leakage",
+        "generator", "verdict", "seconds"}``; ``seconds`` is wall time per step.
 
     Raises:
-        UserInputError: as :func:`~synthloom.evaluate.tstr.evaluate_tstr`.
+        UserInputError: bad inputs (see :func:`~synthloom.evaluate.splits.prepare`), an
+            unknown student, or data a student cannot be trained on.
     """
-    metrics = evaluate_tstr(
-        synthetic, real, student=student, test_fraction=test_fraction, seed=seed
+    for name in students:
+        make_student(name, seed)  # fail early on an unknown name
+    timer = _Timer(on_step)
+    data = timer("split", lambda: prepare(
+        synthetic, real, test_fraction=test_fraction,
+        validation_fraction=validation_fraction, seed=seed,
+    ))
+    syn_texts = [r.text for r in data.synthetic]
+    test_texts = [r.text for r in data.real_test]
+    real_sample = random.Random(seed).sample(
+        data.real_train, min(len(data.synthetic), len(data.real_train))
     )
-    kept = [r for r in synthetic if r.rejected is None and r.label is not None]
-    real_train, real_test = stratified_split(list(real), test_fraction=test_fraction, seed=seed)
-    sample = random.Random(seed).sample(real_train, min(len(kept), len(real_train)))
-    metrics["diversity"] = {
-        "synthetic": diversity_report([r.text for r in kept], [str(r.label) for r in kept]),
-        "real": diversity_report([r.text for r in sample], [str(r.label) for r in sample]),
+    embedder = default_embedder()
+    embed = embedder.embed
+    timer("embed", lambda: embed(
+        syn_texts + [r.text for r in data.real_train + data.real_validation] + test_texts
+    ))
+    syn_emb, test_emb = embed(syn_texts), embed(test_texts)
+    real_train_emb = embed([r.text for r in data.real_train])
+    sample_emb = embed([r.text for r in real_sample])
+
+    per_student: dict[str, Any] = {}
+    for name in students:
+        per_student[name] = {
+            "tstr": timer(f"tstr {name}", lambda n=name: tstr_scores(data, n, seed, n_bootstrap)),
+            "learning_curves": timer(
+                f"learning curves {name}", lambda n=name: learning_curves(data, n, seed)
+            ),
+            "mixing": timer(f"mixing {name}", lambda n=name: mixing(data, n, real_seed_size,
+                                                                     seed=seed)),
+            "trust_weight": timer(
+                f"trust weight {name}",
+                lambda n=name: trust_weight_sweep(data, n, real_seed_size, seed=seed),
+            ),
+        }
+    metrics: dict[str, Any] = {
+        "data": {
+            "n_synthetic": len(data.synthetic),
+            "n_synthetic_skipped": data.n_synthetic_skipped,
+            "n_real_train": len(data.real_train),
+            "n_real_validation": len(data.real_validation),
+            "n_real_test": len(data.real_test),
+            "labels": data.labels,
+            "missing_in_synthetic": data.missing_in_synthetic,
+            "synthetic_label_counts": _counts(data.synthetic),
+            "seed": seed,
+            "test_fraction": test_fraction,
+            "validation_fraction": validation_fraction,
+            "real_seed_size": real_seed_size,
+            "embedder": embedder.model_id,
+        },
+        "students": per_student,
     }
-    leakage = ngram_leakage([r.text for r in kept], [r.text for r in real_test], n=leakage_n)
-    leakage["threshold"] = leakage_threshold
-    leakage["flagged"] = leakage["share"] > leakage_threshold
-    metrics["leakage"] = leakage
+    metrics["distribution"] = timer(
+        "distribution", lambda: precision_recall_coverage(real_train_emb, syn_emb, seed=seed)
+    )
+    metrics["marginals"] = timer("marginals", lambda: marginals(
+        syn_texts, [r.text for r in data.real_validation], [r.text for r in data.real_train],
+        threshold=marginal_threshold,
+    ))
+    metrics["projection"] = timer("projection", lambda: _projection(sample_emb, syn_emb, seed))
+    metrics["diversity"] = timer("diversity", lambda: {
+        "synthetic": diversity_report(syn_texts, [str(r.label) for r in data.synthetic], syn_emb),
+        "real": diversity_report(
+            [r.text for r in real_sample], [str(r.label) for r in real_sample], sample_emb
+        ),
+    })
+    metrics["leakage"] = timer("leakage", lambda: leakage_report(
+        syn_texts, test_texts, syn_emb, test_emb, n=leakage_n,
+        cosine_threshold=leakage_cosine, max_share=leakage_threshold,
+        real_train_texts=[r.text for r in real_sample],
+    ))
+    metrics["generator"] = (
+        timer("generator zero-shot", lambda: generator_check(data))
+        if generator_check is not None
+        else None
+    )
+    metrics["verdict"] = verdict(metrics)
+    metrics["seconds"] = timer.seconds
     return metrics
+
+
+def _counts(records: Sequence[Record]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[str(r.label)] = counts.get(str(r.label), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _projection(real: Any, synthetic: Any, seed: int, cap: int = 2000) -> dict[str, Any]:
+    """PCA projection of at most ``cap`` points per set (enough to see the shape)."""
+    rng = random.Random(seed)
+    r = real[sorted(rng.sample(range(len(real)), min(cap, len(real))))]
+    s = synthetic[sorted(rng.sample(range(len(synthetic)), min(cap, len(synthetic))))]
+    return projection_2d(r, s, seed)

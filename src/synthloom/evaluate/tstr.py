@@ -10,17 +10,16 @@ amount of real data.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthloom.datasets import stratified_split
 from synthloom.errors import UserInputError
-from synthloom.evaluate.students import make_student
-from synthloom.records import Origin, Record, write_json_atomic
+from synthloom.evaluate.splits import EvaluationData, prepare
+from synthloom.evaluate.students import fit_student, make_student
+from synthloom.records import Record, write_json_atomic
 
 Metric = str | Callable[[Sequence[Any], Sequence[Any]], float]
 
@@ -150,10 +149,10 @@ def bootstrap_ci(
 # -------------------------------------------------------------------- TSTR
 
 
-def _stratified_sample(records: Sequence[Record], n: int, seed: int) -> list[Record]:
+def stratified_sample(records: Sequence[Record], n: int, seed: int) -> list[Record]:
     """``n`` records drawn without replacement, label proportions kept (largest remainder).
 
-    Deterministic for a seed; keeps the input order.
+    Deterministic for a seed; keeps the input order. ``n >= len(records)`` returns them all.
     """
     if n >= len(records):
         return list(records)
@@ -175,10 +174,19 @@ def _stratified_sample(records: Sequence[Record], n: int, seed: int) -> list[Rec
     return [records[i] for i in sorted(chosen)]
 
 
-def _scores(
+_stratified_sample = stratified_sample  # the name used before the evaluate split-up
+
+
+def scores(
     y_true: list[str], y_pred: list[str], labels: list[str], n_bootstrap: int, seed: int
 ) -> dict[str, Any]:
-    from sklearn.metrics import f1_score
+    """Accuracy and macro-F1 with bootstrap 95% intervals, per-class F1, confusion matrix.
+
+    Returns ``{"accuracy": {"value", "low", "high"}, "macro_f1": {...}, "per_class_f1":
+    {label: f1}, "confusion": [[count]]}``; confusion rows are true labels and columns
+    predicted labels, both in ``labels`` order (predictions outside ``labels`` are dropped).
+    """
+    from sklearn.metrics import confusion_matrix, f1_score
 
     out: dict[str, Any] = {}
     for name in ("accuracy", "macro_f1"):
@@ -188,32 +196,85 @@ def _scores(
         out[name] = {"value": point, "low": low, "high": high}
     per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     out["per_class_f1"] = {label: float(f) for label, f in zip(labels, per_class, strict=True)}
+    out["confusion"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return out
 
 
-def _fit_predict(
-    student: str, seed: int, name: str, train: Sequence[Record], test_texts: list[str]
-) -> list[str]:
-    """Fit a fresh student on ``train`` and predict ``test_texts``.
+def fit_predict(
+    student: str,
+    seed: int,
+    train: Sequence[Record],
+    tests: Sequence[Sequence[str]],
+    sample_weight: Sequence[float] | None = None,
+    name: str = "training",
+) -> list[list[str]]:
+    """Fit a fresh student on ``train`` (optionally weighted) and predict each text list.
 
     BLAS is held to one thread: these fits are small, and with more threads L-BFGS ran 2-4x
     slower on a busy 2-core machine.
+
+    Returns:
+        One list of predicted labels per entry of ``tests``.
+
+    Raises:
+        UserInputError: the student cannot be trained on this data (e.g. no terms remain).
     """
     from threadpoolctl import threadpool_limits
 
     model = make_student(student, seed)
     with threadpool_limits(limits=1, user_api="blas"):
         try:
-            model.fit([r.text for r in train], [str(r.label) for r in train])
+            fit_student(
+                model, [r.text for r in train], [str(r.label) for r in train], sample_weight
+            )
         except ValueError as e:  # e.g. "After pruning, no terms remain" on tiny data
             raise UserInputError(
                 f"cannot train student '{student}' on {len(train)} {name} records: {e}"
             ) from e
-        return [str(y) for y in model.predict(test_texts)]
+        return [[str(y) for y in model.predict(list(texts))] for texts in tests]
 
 
 def _ratio(a: float, b: float) -> float | None:
     return float(a / b) if b > 0 else None
+
+
+def tstr_scores(
+    data: EvaluationData, student: str = "tfidf-lr", seed: int = 13, n_bootstrap: int = 1000
+) -> dict[str, Any]:
+    """TSTR on prepared data: synthetic vs an equal number of real-train records.
+
+    Returns the dict described in :func:`evaluate_tstr`.
+    """
+    kept = data.synthetic
+    n = len(kept)
+    real_sample = stratified_sample(data.real_train, n, seed)
+    test_texts = [r.text for r in data.real_test]
+    y_test = [str(r.label) for r in data.real_test]
+    results: dict[str, dict[str, Any]] = {}
+    for name, train in (("synthetic", kept), ("real", real_sample)):
+        (y_pred,) = fit_predict(student, seed, train, [test_texts], name=name)
+        results[name] = scores(y_test, y_pred, data.labels, n_bootstrap, seed)
+    return {
+        "student": student,
+        "n_synthetic": n,
+        "n_synthetic_skipped": data.n_synthetic_skipped,
+        "n_real_train_available": len(data.real_train),
+        "n_real_train_used": len(real_sample),
+        "real_train_smaller_than_synthetic": len(data.real_train) < n,
+        "n_real_validation": len(data.real_validation),
+        "n_real_test": len(data.real_test),
+        "labels": data.labels,
+        "missing_in_synthetic": data.missing_in_synthetic,
+        "synthetic": results["synthetic"],
+        "real": results["real"],
+        "tstr_ratio": {
+            metric: _ratio(results["synthetic"][metric]["value"], results["real"][metric]["value"])
+            for metric in ("accuracy", "macro_f1")
+        },
+        "seed": seed,
+        "n_bootstrap": n_bootstrap,
+        "confidence": 0.95,
+    }
 
 
 def evaluate_tstr(
@@ -223,108 +284,45 @@ def evaluate_tstr(
     test_fraction: float = 0.3,
     seed: int = 13,
     n_bootstrap: int = 1000,
+    validation_fraction: float = 0.2,
 ) -> dict[str, Any]:
     """Score synthetic data by train-on-synthetic, test-on-real (TSTR, arXiv:1706.02633).
 
-    Steps: split ``real`` with :func:`~synthloom.datasets.stratified_split` into real-train and
-    real-test (real-test is never trained on); (a) train a student on the synthetic records;
-    (b) train a fresh student on ``n = n_synthetic`` real-train records (a stratified sample, or
-    all of real-train if it has fewer); test both on real-test.
+    Steps: split ``real`` with :func:`~synthloom.evaluate.splits.prepare` into real-train,
+    real-validation and real-test (real-test is never trained on); (a) train a student on the
+    synthetic records; (b) train a fresh student on ``n = n_synthetic`` real-train records (a
+    stratified sample, or all of real-train if it has fewer); test both on real-test.
 
     Args:
         synthetic: records with ``origin=synthetic``; rejected and unlabelled ones are skipped.
         real: labelled records with ``origin=real``.
-        student: a name from :data:`synthloom.evaluate.students.STUDENTS`.
+        student: a name from :data:`synthloom.evaluate.students.STUDENTS` or
+            ``module:factory``.
         test_fraction: fraction of ``real`` held out as the test split.
         seed: seeds the split, the real-train sample, the students and the bootstrap.
         n_bootstrap: bootstrap resamples for the 95% confidence intervals.
+        validation_fraction: fraction of the non-test real records held out for validation.
 
     Returns:
         A JSON-serialisable dict: ``student``, ``n_synthetic`` (used), ``n_synthetic_skipped``
         (rejected or unlabelled), ``n_real_train_available``, ``n_real_train_used``,
-        ``real_train_smaller_than_synthetic``, ``n_real_test``, ``labels`` (the real label
-        set, sorted), ``missing_in_synthetic`` (real labels with no synthetic record),
-        ``synthetic`` and ``real`` (each ``{"accuracy": {"value", "low", "high"}, "macro_f1":
-        {...}, "per_class_f1": {label: f1}}``, fractions in [0, 1], macro-F1 over the real label
-        set with ``zero_division=0``), ``tstr_ratio`` (``{"accuracy", "macro_f1"}``:
-        synthetic / real, ``None`` if the real score is 0), ``seed``, ``test_fraction``,
-        ``n_bootstrap``, ``confidence``.
+        ``real_train_smaller_than_synthetic``, ``n_real_validation``, ``n_real_test``,
+        ``labels`` (the real label set, sorted), ``missing_in_synthetic`` (real labels with
+        no synthetic record),
+        ``synthetic`` and ``real`` (each as :func:`scores` returns: accuracy and macro-F1 as
+        ``{"value", "low", "high"}`` fractions in [0, 1], ``per_class_f1``, ``confusion``),
+        ``tstr_ratio`` (``{"accuracy", "macro_f1"}``: synthetic / real, ``None`` if the real
+        score is 0), ``seed``, ``n_bootstrap``, ``confidence``.
 
     Raises:
-        UserInputError: a record passed as synthetic is not ``origin=synthetic`` (or one passed
-            as real is not ``origin=real``); no usable synthetic records, or fewer than 2
-            synthetic labels; synthetic labels absent from the real data; an unknown student;
-            or a real set :func:`~synthloom.datasets.stratified_split` cannot split.
+        UserInputError: as :func:`~synthloom.evaluate.splits.prepare`, or an unknown student.
     """
-    not_synthetic = [r for r in synthetic if r.origin != Origin.synthetic]
-    if not_synthetic:
-        raise UserInputError(
-            f"{len(not_synthetic)} of the records given as synthetic have origin "
-            f"'{not_synthetic[0].origin}' (first: id {not_synthetic[0].id}); "
-            "TSTR only trains on origin=synthetic records"
-        )
-    not_real = [r for r in real if r.origin != Origin.real]
-    if not_real:
-        raise UserInputError(
-            f"{len(not_real)} of the records given as real have origin "
-            f"'{not_real[0].origin}' (first: id {not_real[0].id}); "
-            "TSTR only tests on origin=real records"
-        )
     make_student(student, seed)  # fail early on an unknown name
-
-    kept = [r for r in synthetic if r.rejected is None and r.label is not None]
-    if not kept:
-        raise UserInputError(
-            f"no usable synthetic records: {len(synthetic)} given, none both labelled and "
-            "not rejected"
-        )
-    real_labels = sorted({str(r.label) for r in real if r.label is not None})
-    syn_counts = Counter(str(r.label) for r in kept)
-    unknown = sorted(set(syn_counts) - set(real_labels))
-    if unknown:
-        raise UserInputError(
-            f"synthetic labels not in the real data: {', '.join(unknown)} "
-            f"(real labels: {', '.join(real_labels)})"
-        )
-    if len(syn_counts) < 2:
-        raise UserInputError(
-            f"synthetic data has only {len(syn_counts)} label ({', '.join(syn_counts)}); "
-            "a student needs at least 2"
-        )
-    missing = sorted(set(real_labels) - set(syn_counts))
-
-    real_train, real_test = stratified_split(real, test_fraction=test_fraction, seed=seed)
-    n = len(kept)
-    real_sample = _stratified_sample(real_train, n, seed)
-
-    test_texts = [r.text for r in real_test]
-    y_test = [str(r.label) for r in real_test]
-    results: dict[str, dict[str, Any]] = {}
-    for name, train in (("synthetic", kept), ("real", real_sample)):
-        y_pred = _fit_predict(student, seed, name, train, test_texts)
-        results[name] = _scores(y_test, y_pred, real_labels, n_bootstrap, seed)
-
-    return {
-        "student": student,
-        "n_synthetic": n,
-        "n_synthetic_skipped": len(synthetic) - n,
-        "n_real_train_available": len(real_train),
-        "n_real_train_used": len(real_sample),
-        "real_train_smaller_than_synthetic": len(real_train) < n,
-        "n_real_test": len(real_test),
-        "labels": real_labels,
-        "missing_in_synthetic": missing,
-        "synthetic": results["synthetic"],
-        "real": results["real"],
-        "tstr_ratio": {
-            metric: _ratio(results["synthetic"][metric]["value"], results["real"][metric]["value"])
-            for metric in ("accuracy", "macro_f1")
-        },
-        "seed": seed,
-        "test_fraction": test_fraction,
-        "n_bootstrap": n_bootstrap,
-        "confidence": 0.95,
-    }
+    data = prepare(
+        synthetic, real, test_fraction=test_fraction, validation_fraction=validation_fraction,
+        seed=seed,
+    )
+    return tstr_scores(data, student, seed, n_bootstrap) | {"test_fraction": test_fraction}
 
 
 def write_metrics(path: str | Path, metrics: dict[str, Any]) -> None:

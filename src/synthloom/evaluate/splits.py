@@ -1,0 +1,128 @@
+"""The data of one evaluation: usable synthetic records and three disjoint real splits.
+
+Real data is split once, deterministically for a seed: a **test** split that every score is
+measured on and nothing is trained or tuned on; a **validation** split used only to choose
+settings (the trust weight lambda); and a **train** split that real baselines, real seed sets
+and learning curves draw from.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from synthloom.datasets import stratified_split
+from synthloom.errors import UserInputError
+from synthloom.records import Origin, Record
+
+MIN_TEST_RECORDS = 20
+"""A real test split smaller than this gives intervals too wide to read; refused."""
+MIN_SYNTHETIC_RECORDS = 10
+"""Fewer usable synthetic records than this cannot be scored (k-NN manifolds need k + 1)."""
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    """Synthetic records to score and the real splits to score them on.
+
+    Attributes:
+        synthetic: usable synthetic records (labelled, not rejected), in input order.
+        n_synthetic_skipped: synthetic records left out (rejected or unlabelled).
+        real_train / real_validation / real_test: disjoint, label-stratified real splits.
+        labels: the real label set, sorted.
+        missing_in_synthetic: real labels with no synthetic record (reported, not an error).
+    """
+
+    synthetic: list[Record]
+    n_synthetic_skipped: int
+    real_train: list[Record]
+    real_validation: list[Record]
+    real_test: list[Record]
+    labels: list[str]
+    missing_in_synthetic: list[str]
+
+
+def prepare(
+    synthetic: Sequence[Record],
+    real: Sequence[Record],
+    *,
+    test_fraction: float = 0.3,
+    validation_fraction: float = 0.2,
+    seed: int = 13,
+) -> EvaluationData:
+    """Check the inputs and split the real records into train, validation and test.
+
+    ``real`` is split ``test_fraction`` into test (the same split as
+    :func:`~synthloom.datasets.stratified_split` gives for this seed), then the rest is split
+    ``validation_fraction`` into validation.
+
+    Raises:
+        UserInputError: a synthetic record is not ``origin=synthetic`` or a real one not
+            ``origin=real``; no real records, or real records without labels; no usable
+            synthetic records or fewer than 2 synthetic labels; synthetic labels the real data
+            does not have (the message lists both label sets); a label too rare to split; a
+            real test split under :data:`MIN_TEST_RECORDS` records.
+    """
+    not_synthetic = [r for r in synthetic if r.origin != Origin.synthetic]
+    if not_synthetic:
+        raise UserInputError(
+            f"{len(not_synthetic)} of the records given as synthetic have origin "
+            f"'{not_synthetic[0].origin}' (first: id {not_synthetic[0].id}); "
+            "evaluation only trains on origin=synthetic records"
+        )
+    not_real = [r for r in real if r.origin != Origin.real]
+    if not_real:
+        raise UserInputError(
+            f"{len(not_real)} of the records given as real have origin "
+            f"'{not_real[0].origin}' (first: id {not_real[0].id}); "
+            "evaluation only tests on origin=real records"
+        )
+    if not real:
+        raise UserInputError("the real data is empty")
+    unlabelled = sum(1 for r in real if r.label is None)
+    if unlabelled:
+        raise UserInputError(f"{unlabelled} of {len(real)} real records have no label")
+    kept = [r for r in synthetic if r.rejected is None and r.label is not None]
+    if not kept:
+        raise UserInputError(
+            f"no usable synthetic records: {len(synthetic)} given, none both labelled and "
+            "not rejected"
+        )
+    if len(kept) < MIN_SYNTHETIC_RECORDS:
+        raise UserInputError(
+            f"only {len(kept)} usable synthetic records; need at least {MIN_SYNTHETIC_RECORDS}"
+        )
+    real_labels = sorted({str(r.label) for r in real})
+    syn_counts = Counter(str(r.label) for r in kept)
+    unknown = sorted(set(syn_counts) - set(real_labels))
+    if unknown:
+        raise UserInputError(
+            f"synthetic labels not in the real data: {', '.join(unknown)} "
+            f"(real labels: {', '.join(real_labels)})"
+        )
+    if len(syn_counts) < 2:
+        raise UserInputError(
+            f"synthetic data has only {len(syn_counts)} label ({', '.join(syn_counts)}); "
+            "a student needs at least 2"
+        )
+    if not 0.0 < validation_fraction < 1.0:
+        raise UserInputError(
+            f"validation fraction must be between 0 and 1, got {validation_fraction}"
+        )
+    pool, test = stratified_split(list(real), test_fraction=test_fraction, seed=seed)
+    if len(test) < MIN_TEST_RECORDS:
+        raise UserInputError(
+            f"the real test split has {len(test)} records ({len(real)} real records at test "
+            f"fraction {test_fraction}); need at least {MIN_TEST_RECORDS}"
+        )
+    train, validation = stratified_split(pool, test_fraction=validation_fraction, seed=seed + 1)
+    return EvaluationData(
+        synthetic=kept,
+        n_synthetic_skipped=len(synthetic) - len(kept),
+        real_train=train,
+        real_validation=validation,
+        real_test=test,
+        labels=real_labels,
+        missing_in_synthetic=sorted(set(real_labels) - set(syn_counts)),
+    )
