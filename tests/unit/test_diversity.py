@@ -71,7 +71,12 @@ def test_self_bleu_index_gives_nltk_scores_exactly() -> None:
 
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-    from synthloom.evaluate.diversity import _bleu_against_others, _ReferenceIndex, words
+    from synthloom.evaluate.diversity import (
+        _bleu_against_others,
+        _ReferenceIndex,
+        ngrams,
+        words,
+    )
 
     rng = random.Random(0)
     vocab = "a b c d e f g the of to".split()
@@ -87,5 +92,8 @@ def test_self_bleu_index_gives_nltk_scores_exactly() -> None:
             refs = tokens[:i] + tokens[i + 1 :]
             want = sentence_bleu(refs, hyp, smoothing_function=SmoothingFunction().method1)
             assert _bleu_against_others(index, hyp, i) == pytest.approx(want, abs=1e-12)
+            only = {g for n in range(1, 5) for g in ngrams(hyp, n)}
+            pruned = _ReferenceIndex(tokens, 4, only=only)
+            assert _bleu_against_others(pruned, hyp, i) == pytest.approx(want, abs=1e-12)
             checked += 1
     assert checked > 500

@@ -206,3 +206,14 @@ def test_report_is_self_contained_and_has_every_section(metrics: dict) -> None:
     images = re.findall(r'<img alt="[^"]*" src="([^"]+)"', html)
     assert len(images) >= 8 and all(i.startswith("data:image/png;base64,") for i in images)
     assert "http://" not in html and "https://" not in html and "<script" not in html
+
+
+def test_parallel_fits_equal_serial_fits(real: list[Record], faithful: list, monkeypatch) -> None:
+    from synthloom.evaluate import tstr
+    from synthloom.evaluate.curves import mixing
+
+    data = prepare(faithful, real, seed=SEED)
+    parallel = mixing(data, "tfidf-lr", seed=SEED)
+    monkeypatch.setattr(tstr.os, "cpu_count", lambda: 1)
+    assert mixing(data, "tfidf-lr", seed=SEED) == parallel
+    assert not tstr._parallel_safe("embedding-lr") and tstr._parallel_safe("tfidf-lr")

