@@ -27,9 +27,9 @@ from pathlib import Path
 os.environ["SYNTHLOOM_EMBEDDING_CACHE"] = "0"
 
 from synthloom.datasets import load_bbc_news  # noqa: E402
+from synthloom.evaluate.fitting import stratified_sample  # noqa: E402
 from synthloom.evaluate.report import write_report  # noqa: E402
 from synthloom.evaluate.summary import evaluate_synthetic  # noqa: E402
-from synthloom.evaluate.tstr import stratified_sample  # noqa: E402
 from synthloom.records import Record, read_jsonl  # noqa: E402
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

@@ -209,7 +209,7 @@ def test_report_is_self_contained_and_has_every_section(metrics: dict) -> None:
 
 
 def test_parallel_fits_equal_serial_fits(real: list[Record], faithful: list, monkeypatch) -> None:
-    from synthloom.evaluate import tstr
+    from synthloom.evaluate import fitting as tstr
     from synthloom.evaluate.curves import mixing
 
     data = prepare(faithful, real, seed=SEED)

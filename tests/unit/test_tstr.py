@@ -14,8 +14,9 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from synthloom.datasets import load_bbc_news, stratified_split
 from synthloom.errors import UserInputError
+from synthloom.evaluate.bootstrap import bootstrap_ci
 from synthloom.evaluate.students import STUDENTS, make_student
-from synthloom.evaluate.tstr import bootstrap_ci, evaluate_tstr, write_metrics
+from synthloom.evaluate.tstr import evaluate_tstr, write_metrics
 from synthloom.records import Origin, Record
 
 SEED = 13
@@ -237,13 +238,13 @@ def test_no_usable_or_single_label_synthetic_raises(faithful: list, real: list) 
 
 
 def test_equal_real_sample_keeps_label_proportions(faithful: list, real: list) -> None:
-    from synthloom.evaluate.tstr import _stratified_sample
+    from synthloom.evaluate.fitting import stratified_sample
 
     real_train, _ = stratified_split(real, test_fraction=0.3, seed=SEED)
-    sample = _stratified_sample(real_train, 100, SEED)
+    sample = stratified_sample(real_train, 100, SEED)
     assert len(sample) == 100 == len({r.id for r in sample})
     have = Counter(r.label for r in real_train)
     got = Counter(r.label for r in sample)
     for label, n in have.items():
         assert abs(got[label] - 100 * n / len(real_train)) < 1
-    assert [r.id for r in _stratified_sample(real_train, 100, SEED)] == [r.id for r in sample]
+    assert [r.id for r in stratified_sample(real_train, 100, SEED)] == [r.id for r in sample]

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from synthloom.evaluate.fitting import FitJob, fit_predict_many, stratified_sample
 from synthloom.evaluate.splits import EvaluationData
-from synthloom.evaluate.tstr import FitJob, fit_predict_many, stratified_sample
 
 DEFAULT_LAMBDAS = (0.0, 0.1, 0.25, 0.5, 1.0)
 DEFAULT_MIX_RATIOS = (0, 1, 4, 16)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from synthloom.evaluate.bootstrap import scores
+from synthloom.evaluate.fitting import stratified_sample
 from synthloom.evaluate.splits import EvaluationData
-from synthloom.evaluate.tstr import scores, stratified_sample
 from synthloom.llm.base import ChatBackend
 from synthloom.operators.targen.self_correction import SelfCorrection
 

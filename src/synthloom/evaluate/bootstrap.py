@@ -1,0 +1,152 @@
+"""Bootstrap confidence intervals for classification scores (Efron & Tibshirani 1993)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+Metric = str | Callable[[Sequence[Any], Sequence[Any]], float]
+
+_CHUNK_ELEMENTS = 4_000_000  # resamples x test items drawn per chunk, bounds memory
+
+
+def _accuracy_resamples(correct: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return correct[idx].mean(axis=1)
+
+
+def _macro_f1_resamples(
+    true_codes: np.ndarray, pred_codes: np.ndarray, n_labels: int, idx: np.ndarray
+) -> np.ndarray:
+    """Macro-F1 of each resample (row of ``idx``), as sklearn with ``zero_division=0``.
+
+    Codes in ``[0, n_labels)`` are labels of the label set; ``n_labels`` marks a label outside
+    it (counted as an error, never as a true positive of a listed label).
+    """
+    b = idx.shape[0]
+    k = n_labels + 1
+    offsets = (np.arange(b) * k)[:, None]
+    t = true_codes[idx]
+    p = pred_codes[idx]
+    true_counts = np.bincount((t + offsets).ravel(), minlength=b * k).reshape(b, k)
+    pred_counts = np.bincount((p + offsets).ravel(), minlength=b * k).reshape(b, k)
+    tp_codes = np.where(t == p, t, n_labels)  # non-hits go to the "outside" bin
+    tp_counts = np.bincount((tp_codes + offsets).ravel(), minlength=b * k).reshape(b, k)
+    tp = tp_counts[:, :n_labels].astype(float)
+    denom = (true_counts[:, :n_labels] + pred_counts[:, :n_labels]).astype(float)
+    f1 = np.divide(2.0 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return f1.mean(axis=1)
+
+
+def bootstrap_ci(
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    metric: Metric,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    labels: Sequence[Any] | None = None,
+) -> tuple[float, float, float]:
+    """Point estimate and percentile-bootstrap confidence interval of a classification metric.
+
+    Test examples are resampled with replacement ``n_resamples`` times; the interval is the
+    ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the metric over the
+    resamples (Efron & Tibshirani 1993). The named metrics are vectorised with numpy
+    (1000 resamples of 600 examples take a few milliseconds).
+
+    Args:
+        y_true: true labels, length n >= 1.
+        y_pred: predicted labels, length n.
+        metric: ``"accuracy"``, ``"macro_f1"`` (sklearn ``f1_score(average="macro",
+            zero_division=0)`` over ``labels``), or a callable ``metric(y_true, y_pred) ->
+            float`` (evaluated in a Python loop, so slower).
+        n_resamples: number of bootstrap resamples, >= 1.
+        seed: seed of the resampling generator; same inputs and seed give the same interval.
+        confidence: coverage of the interval, in (0, 1).
+        labels: label set for ``"macro_f1"``; defaults to the sorted union of ``y_true`` and
+            ``y_pred`` (sklearn's default). Fixed across resamples.
+
+    Returns:
+        ``(point, low, high)`` as floats in the metric's units (fractions in [0, 1] for the
+        named metrics); ``point`` is the metric on the full data.
+
+    Raises:
+        ValueError: empty or mismatched inputs, bad ``n_resamples``/``confidence``, or an
+            unknown metric name.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    yt = np.asarray(y_true, dtype=object)
+    yp = np.asarray(y_pred, dtype=object)
+    n = len(yt)
+    if n == 0 or len(yp) != n:
+        raise ValueError(f"need equal, non-zero numbers of labels; got {n} true, {len(yp)} pred")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CHUNK_ELEMENTS // n)
+    scores = np.empty(n_resamples, dtype=float)
+
+    if metric == "accuracy":
+        point = float(accuracy_score(yt, yp))
+        correct = (yt == yp).astype(float)
+
+        def resample(idx: np.ndarray) -> np.ndarray:
+            return _accuracy_resamples(correct, idx)
+
+    elif metric == "macro_f1":
+        label_list = list(labels) if labels is not None else sorted(set(yt) | set(yp), key=str)
+        point = float(f1_score(yt, yp, labels=label_list, average="macro", zero_division=0))
+        code = {label: i for i, label in enumerate(label_list)}
+        outside = len(label_list)
+        true_codes = np.array([code.get(v, outside) for v in yt], dtype=np.int64)
+        pred_codes = np.array([code.get(v, outside) for v in yp], dtype=np.int64)
+
+        def resample(idx: np.ndarray) -> np.ndarray:
+            return _macro_f1_resamples(true_codes, pred_codes, outside, idx)
+
+    elif callable(metric):
+        fn = metric
+        point = float(fn(list(yt), list(yp)))
+
+        def resample(idx: np.ndarray) -> np.ndarray:
+            return np.array([float(fn(list(yt[row]), list(yp[row]))) for row in idx])
+
+    else:
+        raise ValueError(f"unknown metric {metric!r}; use 'accuracy', 'macro_f1' or a callable")
+
+    for start in range(0, n_resamples, chunk):
+        stop = min(start + chunk, n_resamples)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        scores[start:stop] = resample(idx)
+
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(scores, [alpha, 1.0 - alpha])
+    return point, float(low), float(high)
+
+
+def scores(
+    y_true: list[str], y_pred: list[str], labels: list[str], n_bootstrap: int, seed: int
+) -> dict[str, Any]:
+    """Accuracy and macro-F1 with bootstrap 95% intervals, per-class F1, confusion matrix.
+
+    Returns ``{"accuracy": {"value", "low", "high"}, "macro_f1": {...}, "per_class_f1":
+    {label: f1}, "confusion": [[count]]}``; confusion rows are true labels and columns
+    predicted labels, both in ``labels`` order (predictions outside ``labels`` are dropped).
+    """
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    out: dict[str, Any] = {}
+    for name in ("accuracy", "macro_f1"):
+        point, low, high = bootstrap_ci(
+            y_true, y_pred, name, n_resamples=n_bootstrap, seed=seed, labels=labels
+        )
+        out[name] = {"value": point, "low": low, "high": high}
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    out["per_class_f1"] = {label: float(f) for label, f in zip(labels, per_class, strict=True)}
+    out["confusion"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    return out
