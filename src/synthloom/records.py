@@ -60,7 +60,8 @@ class Provenance(BaseModel):
     For real records only ``source`` is usually set (e.g. ``"bbc_news"`` or a file path).
     For synthetic records: the backend, model and model file sha256, the sampling
     parameters, the recipe hash, the trail of operators, the plan, the instance seed,
-    the target label, parent record ids and the UTC creation time.
+    the target label, parent record ids, the failure mode injected into it if any
+    (``perturbation``: ``{"mode", "parent"}``) and the UTC creation time.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -77,6 +78,7 @@ class Provenance(BaseModel):
     target_label: str | None = None
     label_constraint: str | None = None
     parents: list[str] = Field(default_factory=list)
+    perturbation: dict[str, Any] | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -97,6 +99,8 @@ class Rejection(BaseModel):
 
     operator: str
     reason: str
+    collided_with: str | None = None
+    similarity: float | None = None
 
 
 class Record(BaseModel):
@@ -132,9 +136,19 @@ class Record(BaseModel):
         """The record's ``inputs["text"]`` ('' if absent)."""
         return str(self.inputs.get("text", ""))
 
-    def reject(self, operator: str, reason: str) -> Record:
-        """Return a copy marked rejected by ``operator`` with ``reason``."""
-        return self.model_copy(update={"rejected": Rejection(operator=operator, reason=reason)})
+    def reject(
+        self,
+        operator: str,
+        reason: str,
+        collided_with: str | None = None,
+        similarity: float | None = None,
+    ) -> Record:
+        """Return a copy marked rejected by ``operator`` with ``reason`` (and, for a
+        duplicate, the id of the record it collided with and their similarity)."""
+        rejection = Rejection(
+            operator=operator, reason=reason, collided_with=collided_with, similarity=similarity
+        )
+        return self.model_copy(update={"rejected": rejection})
 
 
 def sha256_text(text: str) -> str:

@@ -19,12 +19,12 @@ from synthloom.evaluate.distribution import (
     standardized_difference,
 )
 from synthloom.evaluate.diversity import mean_nearest_neighbour_cosine
-from synthloom.evaluate.embeddings import default_embedder
 from synthloom.evaluate.generator_check import generator_zero_shot
 from synthloom.evaluate.leakage import near_duplicates
 from synthloom.evaluate.report import render_report
 from synthloom.evaluate.splits import prepare
 from synthloom.evaluate.summary import evaluate_synthetic
+from synthloom.llm.embeddings import default_embedder
 from synthloom.records import Origin, Record
 from tests.unit.scripted import ScriptedBackend
 

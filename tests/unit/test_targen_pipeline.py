@@ -203,3 +203,46 @@ def test_usage_counts_only_this_run_when_a_backend_is_reused(tmp_path):
     assert first["this_session"]["llm_calls"] == len(scripted.requests) > 0
     assert again["this_session"]["llm_calls"] == 0
     assert again["llm_calls"] == first["llm_calls"]
+
+
+def _near_rejections(out):
+    return [r for r in read_jsonl(out / "rejected.jsonl")
+            if r.rejected.operator == "filter.near_duplicates"]
+
+
+def test_near_duplicates_are_rejected_naming_the_accepted_record(tmp_path):
+    r = Recipe.model_validate(
+        recipe(n=9, max_regenerations=0, self_correction=False).model_dump()
+        | {"dedup": {"jaccard": 0.5}}
+    )
+    run(tmp_path, "out", r)
+    data = {x.id: x for x in read_jsonl(tmp_path / "out" / "data.jsonl")}
+    near = _near_rejections(tmp_path / "out")
+    assert near, "the fake model's same-label texts overlap in most shingles"
+    for x in near:
+        assert x.rejected.collided_with in data  # the record it collided with was kept
+        assert x.rejected.similarity >= 0.5
+        assert f"of record {x.rejected.collided_with}" in x.rejected.reason
+
+
+def test_resumed_run_still_rejects_near_duplicates_of_earlier_records(tmp_path):
+    r = Recipe.model_validate(
+        recipe(n=9, max_regenerations=0, self_correction=False).model_dump()
+        | {"dedup": {"jaccard": 0.5}}
+    )
+    with pytest.raises(RuntimeError, match="scripted crash"):
+        run(tmp_path, "out", r, fail_after=40)
+    run(tmp_path, "out", r, resume=True)
+    uninterrupted = tmp_path / "clean"
+    run(tmp_path, "clean", r)
+    ids = sorted(x.id for x in read_jsonl(tmp_path / "out" / "data.jsonl"))
+    assert ids == sorted(x.id for x in read_jsonl(uninterrupted / "data.jsonl"))
+
+
+def test_dedup_threshold_outside_unit_interval_is_refused_at_load(tmp_path):
+    from synthloom.pipeline.recipe import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text("task: t\ndescription: d\nlabels: {a: x, b: y}\ndedup:\n  jaccard: 1.5\n")
+    with pytest.raises(UserInputError, match=r"line 5: dedup\.jaccard: Input should be less"):
+        load_recipe(path)

@@ -22,7 +22,7 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
 
     Args:
         embedder: an object with ``embed(texts) -> ndarray``; None uses the process-wide
-            :func:`~synthloom.evaluate.embeddings.default_embedder` (all-MiniLM-L6-v2 int8
+            :func:`~synthloom.llm.embeddings.default_embedder` (all-MiniLM-L6-v2 int8
             ONNX), whose cache makes repeated fits on the same texts cheap.
     """
 
@@ -33,7 +33,7 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
-        from synthloom.evaluate.embeddings import default_embedder
+        from synthloom.llm.embeddings import default_embedder
 
         return (self.embedder or default_embedder()).embed(list(texts))
 

@@ -17,12 +17,12 @@ from typing import Any
 from synthloom.evaluate.curves import learning_curves, mixing, trust_weight_sweep
 from synthloom.evaluate.distribution import marginals, precision_recall_coverage, projection_2d
 from synthloom.evaluate.diversity import diversity_report
-from synthloom.evaluate.embeddings import default_embedder
 from synthloom.evaluate.leakage import leakage_report
 from synthloom.evaluate.splits import EvaluationData, prepare
 from synthloom.evaluate.students import make_student
 from synthloom.evaluate.tstr import tstr_scores
 from synthloom.evaluate.verdict import verdict
+from synthloom.llm.embeddings import default_embedder
 from synthloom.records import Record
 
 DEFAULT_STUDENTS = ("tfidf-lr", "embedding-lr")

@@ -31,6 +31,7 @@ from typing import Any
 
 from synthloom.errors import GenerationError, UserInputError
 from synthloom.llm.base import ChatBackend
+from synthloom.operators.filter.near_duplicates import NearDuplicateFilter
 from synthloom.pipeline.recipe import Recipe
 from synthloom.pipeline.targen_stage import TargenStages
 from synthloom.records import (
@@ -171,6 +172,7 @@ class LocalRun:
         quotas = self.recipe.label_quotas()
         max_drafts = int(self.recipe.n * self.recipe.targen.max_drafts_factor)
         size = self.recipe.chunk_size
+        near = self._near_duplicate_filter(accepted)
         while True:
             counts = Counter(r.label for r in accepted)
             if sum(min(counts[k], q) for k, q in quotas.items()) >= self.recipe.n:
@@ -199,6 +201,19 @@ class LocalRun:
                 else:
                     seen_ids.add(r.id)
                     fresh.append(r)
+            if near is not None and fresh:
+                hits = near.check([r.text for r in fresh], [r.id for r in fresh])
+                for r, hit in zip(list(fresh), hits, strict=True):
+                    if hit is not None:
+                        fresh.remove(r)
+                        seen_ids.discard(r.id)
+                        result.rejected.append(r.reject(
+                            near.name,
+                            f"near-duplicate ({hit.stage} similarity {hit.similarity:.3f}) "
+                            f"of record {hit.key}",
+                            collided_with=hit.key,
+                            similarity=round(hit.similarity, 4),
+                        ))
             # rejected first: a draft counts as done once it is in either file
             append_jsonl(files["rejected"], result.rejected)
             append_jsonl(files["data"], fresh)
@@ -208,6 +223,19 @@ class LocalRun:
             if self.on_progress:
                 self.on_progress(len(accepted), self.recipe.n, self._rates(accepted, rejected))
         return self._finish(accepted, rejected, previous, started)
+
+    def _near_duplicate_filter(self, accepted: list[Record]) -> NearDuplicateFilter | None:
+        """The recipe's near-duplicate filter, already holding the accepted records."""
+        config = self.recipe.dedup
+        if not config.enabled:
+            return None
+        near = NearDuplicateFilter(
+            jaccard=config.jaccard, cosine=config.cosine, num_perm=config.num_perm,
+            bands=config.bands, seed=self.recipe.seed,
+        )
+        if accepted:  # a resumed run: index what was kept before
+            near.check([r.text for r in accepted], [r.id for r in accepted])
+        return near
 
     # ------------------------------------------------------------- bookkeeping
     def _previous_progress(self) -> dict[str, Any]:

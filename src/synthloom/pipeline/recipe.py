@@ -108,6 +108,33 @@ class SamplingConfig(_Strict):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
 
 
+class DedupConfig(_Strict):
+    """Streaming near-duplicate rejection during generation (off unless a threshold is set).
+
+    Attributes:
+        jaccard: reject a record whose word-3-shingle set has estimated Jaccard similarity at
+            or above this with an accepted record's (MinHash LSH), in [0, 1].
+        cosine: reject a record whose MiniLM sentence embedding has cosine at or above this
+            with an accepted record's, in [0, 1].
+        num_perm: MinHash permutations; bands: LSH bands (``num_perm`` divisible by it).
+    """
+
+    jaccard: float | None = Field(default=None, ge=0.0, le=1.0)
+    cosine: float | None = Field(default=None, ge=0.0, le=1.0)
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    bands: int = Field(default=32, ge=1)
+
+    @model_validator(mode="after")
+    def _bands_divide(self) -> DedupConfig:
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm {self.num_perm} is not divisible by bands {self.bands}")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.jaccard is not None or self.cosine is not None
+
+
 class Recipe(_Strict):
     """A classification task description and how to generate data for it.
 
@@ -121,6 +148,7 @@ class Recipe(_Strict):
         backend: which LLM answers.
         sampling: sampling values for generation.
         targen: TarGEN knobs.
+        dedup: streaming near-duplicate rejection (MinHash LSH, embedding cosine).
     """
 
     task: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
@@ -132,6 +160,7 @@ class Recipe(_Strict):
     backend: BackendConfig = Field(default_factory=BackendConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     targen: TargenConfig = Field(default_factory=TargenConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
 
     @field_validator("labels")
     @classmethod
