@@ -43,7 +43,8 @@ class Plan(BaseModel):
     """The coverage plan a synthetic record was generated under.
 
     ``id`` names the plan slot (stable across resumed runs); ``context`` is TarGEN's
-    context; ``taxonomy_path`` and ``persona`` are set by taxonomy and persona samplers.
+    context; ``mix`` (factor -> taxonomy path), ``taxonomy_path`` (the first factor's path),
+    ``persona`` and ``characteristics`` are set by the coverage planner.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -52,6 +53,8 @@ class Plan(BaseModel):
     context: str | None = None
     taxonomy_path: list[str] = Field(default_factory=list)
     persona: str | None = None
+    mix: dict[str, list[str]] = Field(default_factory=dict)
+    characteristics: dict[str, str] = Field(default_factory=dict)
 
 
 class Provenance(BaseModel):

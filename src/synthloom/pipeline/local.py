@@ -189,7 +189,8 @@ class LocalRun:
                 per_label = Counter(d.provenance.target_label for d in drafts)
                 chunk = []
                 for i, label in enumerate(labels):
-                    chunk.append(planner.draft(len(drafts) + i, label, per_label[label]))
+                    draft = planner.draft(len(drafts) + i, label, per_label[label])
+                    chunk.append(self.stages.coverage.annotate(draft, len(drafts) + i))
                     per_label[label] += 1
                 append_jsonl(files["drafts"], chunk)
                 drafts += chunk

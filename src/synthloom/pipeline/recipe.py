@@ -135,6 +135,50 @@ class DedupConfig(_Strict):
         return self.jaccard is not None or self.cosine is not None
 
 
+class CoverageConfig(_Strict):
+    """Coverage and diversity knobs (all off by default).
+
+    Attributes:
+        taxonomy: a taxonomy YAML file (see ``synthloom taxonomy``); a relative path is
+            relative to the recipe file. Each draft gets a mix, one leaf per factor.
+        strategy: ``uniform``, ``weighted`` or ``quota`` sampling over leaves.
+        personas: give each draft a sampled writer persona (DiaSynth, arXiv 2409.19020).
+        characteristics: context characteristics sampled per draft, from
+            ``familiarity, emotional_state, formality, medium, location, agreement,
+            speech_features``.
+        complexify_fraction: share of instances rewritten harder with an Evol-Instruct
+            in-depth operation (arXiv 2304.12244), in [0, 1].
+        complexify_operations: which operations (default: all five).
+    """
+
+    taxonomy: str | None = None
+    strategy: Literal["uniform", "weighted", "quota"] = "quota"
+    personas: bool = False
+    characteristics: list[str] = Field(default_factory=list)
+    complexify_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    complexify_operations: list[str] = Field(default_factory=list)
+
+    @field_validator("characteristics")
+    @classmethod
+    def _known_characteristics(cls, v: list[str]) -> list[str]:
+        from synthloom.operators.plan.personas import CHARACTERISTICS
+
+        unknown = sorted(set(v) - set(CHARACTERISTICS))
+        if unknown:
+            raise ValueError(f"unknown characteristics {unknown}; known: {sorted(CHARACTERISTICS)}")
+        return v
+
+    @field_validator("complexify_operations")
+    @classmethod
+    def _known_operations(cls, v: list[str]) -> list[str]:
+        from synthloom.operators.generate.evol_complexify import OPERATIONS
+
+        unknown = sorted(set(v) - set(OPERATIONS))
+        if unknown:
+            raise ValueError(f"unknown operations {unknown}; known: {sorted(OPERATIONS)}")
+        return v
+
+
 class Recipe(_Strict):
     """A classification task description and how to generate data for it.
 
@@ -149,6 +193,7 @@ class Recipe(_Strict):
         sampling: sampling values for generation.
         targen: TarGEN knobs.
         dedup: streaming near-duplicate rejection (MinHash LSH, embedding cosine).
+        coverage: taxonomy mixes, personas, context characteristics, complexification.
     """
 
     task: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
@@ -161,6 +206,7 @@ class Recipe(_Strict):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     targen: TargenConfig = Field(default_factory=TargenConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    coverage: CoverageConfig = Field(default_factory=CoverageConfig)
 
     @field_validator("labels")
     @classmethod
@@ -270,7 +316,7 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
         if value is not None:
             data[key] = value
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
@@ -284,6 +330,15 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         raise UserInputError(f"{path}{where}: {field}: {msg}") from e
+    taxonomy = recipe.coverage.taxonomy
+    if taxonomy is not None:
+        from synthloom.operators.plan.taxonomy import load_taxonomies
+
+        resolved = Path(taxonomy) if Path(taxonomy).is_absolute() else path.parent / taxonomy
+        load_taxonomies(resolved)  # a bad tree fails here, naming its node
+        coverage = recipe.coverage.model_copy(update={"taxonomy": str(resolved.resolve())})
+        recipe = recipe.model_copy(update={"coverage": coverage})
+    return recipe
 
 
 def with_backend(

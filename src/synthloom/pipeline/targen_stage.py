@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from synthloom.errors import GenerationError
 from synthloom.llm.base import ChatBackend
+from synthloom.operators.generate.evol_complexify import EvolComplexify
+from synthloom.operators.plan.coverage import CoveragePlanner
+from synthloom.operators.plan.taxonomy import load_taxonomies
 from synthloom.operators.targen import (
     ContextGeneration,
     InstanceGeneration,
@@ -56,6 +59,16 @@ class TargenStages:
             output_format=t.instance_format,
             max_attempts=t.max_attempts,
             **sampled,
+        )
+        c = recipe.coverage
+        taxonomies = load_taxonomies(c.taxonomy) if c.taxonomy else []
+        self.coverage = CoveragePlanner(taxonomies, c.strategy, c.personas, c.characteristics,
+                                        seed=recipe.seed)
+        self.complexify = (
+            EvolComplexify(backend, recipe.labels, c.complexify_fraction,
+                           c.complexify_operations or None, max_words=t.max_words, **sampled)
+            if c.complexify_fraction > 0
+            else None
         )
         self.self_correction = SelfCorrection(
             backend,
@@ -109,6 +122,8 @@ class TargenStages:
                 break
             generated = self.generate(pending, attempt=attempt)
             ok = [r for r in generated if r.rejected is None]
+            if self.complexify is not None:
+                ok = self.complexify(ok, attempt=attempt)
             rejected += [r for r in generated if r.rejected is not None]
             if not t.self_correction:
                 accepted += [self._accept(r) for r in ok]

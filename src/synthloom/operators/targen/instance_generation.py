@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from synthloom.llm.base import ChatBackend, ChatResponse
 from synthloom.llm.structured import chat_structured, chat_validated
 from synthloom.operators.base import Operator, derived_seed, identity_provenance, with_step
+from synthloom.operators.plan.coverage import plan_lines
 from synthloom.records import Record
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
@@ -77,13 +78,13 @@ class InstanceGeneration(Operator):
     """
 
     name = "targen.instance_generation"
-    version = "2"
+    version = "3"
     templates = {
         "system": "You are a journalist. {description}",
         "user": (
             "Write one news snippet of about {max_words} words.\n"
             "Topic: {label} ({label_description})\n"
-            "It reports this: {instance_seed}\n"
+            "It reports this: {instance_seed}{plan_lines}\n"
             "The topic must clearly be {label}. Write only the snippet.{json_hint}"
         ),
     }
@@ -119,6 +120,7 @@ class InstanceGeneration(Operator):
             label=p.target_label,
             label_description=self.labels[p.target_label],
             instance_seed=p.instance_seed,
+            plan_lines=plan_lines(draft),
             json_hint=json_hint,
         )
         return self.request(
