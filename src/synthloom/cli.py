@@ -1,4 +1,4 @@
-"""The ``synthloom`` command line: generate, evaluate, models.
+"""The ``synthloom`` command line: generate, evaluate, taxonomy, models.
 
 Bad input (a recipe field, a data file, an output directory, a model name) prints one
 line naming what is wrong and exits with code 2; Ctrl-C exits with 130 and the run
@@ -252,6 +252,56 @@ def evaluate(
             f"{leak['near_duplicate']['share']:.1%} are near-duplicates of the real test split",
             code=1,
         )
+
+
+@app.command()
+def taxonomy(
+    task: Annotated[str, typer.Argument(
+        help="A recipe YAML file (its description and labels) or a task description.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Taxonomy YAML to write.")],
+    factors: Annotated[int, typer.Option(help="Factors of variation besides the topic.")] = 2,
+    depth: Annotated[int, typer.Option(help="Levels below each factor.")] = 2,
+    breadth: Annotated[int, typer.Option(help="Children kept per node, at most.")] = 4,
+    best_of: Annotated[int, typer.Option(help="Proposals per node before the critic.")] = 3,
+    model: Annotated[str | None, typer.Option(help="Embedded model or server model id.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Build taxonomies of a task's factors of variation with the LLM (Simula) and write them
+    as editable YAML, for a recipe's ``coverage.taxonomy``."""
+    from synthloom.llm.models import cache_dir
+    from synthloom.operators.plan.taxonomy import dump_taxonomies
+    from synthloom.operators.plan.taxonomy_builder import TaxonomyBuilder
+    from synthloom.pipeline.backends import make_backend
+    from synthloom.pipeline.recipe import BackendConfig, load_recipe, with_backend
+
+    try:
+        if task.endswith((".yaml", ".yml")):
+            recipe = with_backend(load_recipe(task), model=model, base_url=base_url)
+            description, labels, config = recipe.description, recipe.labels, recipe.backend
+        else:
+            if not task.strip():
+                raise UserInputError("the task description is empty")
+            description, labels = task, None
+            config = BackendConfig(**({"model": model} if model else {}))
+            if base_url:
+                config = BackendConfig(kind="openai_http", base_url=base_url,
+                                       model=model or "default")
+        backend = make_backend(config, cache_dir() / "taxonomy-cache.sqlite")
+        builder = TaxonomyBuilder(backend, description, labels, factors=factors, depth=depth,
+                                  breadth=breadth, best_of=best_of, seed=seed)
+        with console.status("building taxonomies (Simula: best-of-N proposals + critic)"):
+            taxonomies = builder.build()
+        if not taxonomies:
+            raise GenerationError("the model proposed no usable taxonomy")
+        dump_taxonomies(taxonomies, output)
+    except UserInputError as e:
+        _fail(str(e))
+    except (BackendError, GenerationError) as e:
+        _fail(str(e), code=1)
+    for t in taxonomies:
+        out.print(f"[bold]{t.factor}[/]: {len(t.leaves())} leaves")
+    out.print(f"wrote {output} ({builder.calls} LLM calls)")
 
 
 @app.command()

@@ -190,7 +190,8 @@ class LocalRun:
                 chunk = []
                 for i, label in enumerate(labels):
                     draft = planner.draft(len(drafts) + i, label, per_label[label])
-                    chunk.append(self.stages.coverage.annotate(draft, len(drafts) + i))
+                    chunk.append(self.stages.coverage.annotate(draft, len(drafts) + i,
+                                                               per_label[label]))
                     per_label[label] += 1
                 append_jsonl(files["drafts"], chunk)
                 drafts += chunk

@@ -38,11 +38,14 @@ class CoveragePlanner:
     def active(self) -> bool:
         return bool(self.sampler or self.personas or self.names)
 
-    def annotate(self, draft: Record, index: int) -> Record:
-        """``draft`` with plan ``mix``, ``taxonomy_path``, ``persona``, ``characteristics``."""
+    def annotate(self, draft: Record, index: int, label_index: int | None = None) -> Record:
+        """``draft`` with plan ``mix``, ``taxonomy_path``, ``persona``, ``characteristics``.
+
+        ``label_index`` (the draft's number within its target label) keeps a label-keyed
+        taxonomy's quota cycling through that label's leaves."""
         update: dict = {}
         if self.sampler is not None:
-            mix = self.sampler.mix(index)
+            mix = self.sampler.mix(index, draft.provenance.target_label, label_index)
             update["mix"] = {k: list(v) for k, v in mix.items()}
             update["taxonomy_path"] = list(next(iter(mix.values())))
         if self.personas:

@@ -49,24 +49,39 @@ class MixSampler:
     def _rng(self, *parts: object) -> random.Random:
         return random.Random(derived_seed("mix", self.seed, self.strategy, *parts))
 
-    def _one(self, factor: str, i: int) -> tuple[str, ...]:
+    def _leaves_for(self, factor: str, label: str | None) -> tuple[list, bool]:
+        """The factor's leaves; only those under ``label`` if its top level names it."""
         leaves = self.leaves[factor]
+        if label is not None:
+            under = [(p, w) for p, w in leaves if p[0] == label]
+            if under:
+                return under, True
+        return leaves, False
+
+    def _one(self, factor: str, i: int, label: str | None, label_index: int | None
+             ) -> tuple[str, ...]:
+        leaves, keyed = self._leaves_for(factor, label)
+        if keyed and label_index is not None:
+            i = label_index
+        scope = (factor, label) if keyed else (factor,)
         if self.strategy == "uniform":
-            return self._rng(factor, i).choice(leaves)[0]
+            return self._rng(*scope, i).choice(leaves)[0]
         if self.strategy == "weighted":
-            return self._rng(factor, i).choices([p for p, _ in leaves],
+            return self._rng(*scope, i).choices([p for p, _ in leaves],
                                                 [w for _, w in leaves])[0]
         round_, position = divmod(i, len(leaves))
         deck = [p for p, _ in leaves]
-        self._rng(factor, "round", round_).shuffle(deck)
+        self._rng(*scope, "round", round_).shuffle(deck)
         return deck[position]
 
-    def mix(self, i: int) -> Mix:
-        """Mix number ``i`` (0-based)."""
-        return {factor: self._one(factor, i) for factor in self.leaves}
+    def mix(self, i: int, label: str | None = None, label_index: int | None = None) -> Mix:
+        """Mix number ``i`` (0-based). For a label-keyed factor (its top-level nodes include
+        ``label``), the leaf comes from under ``label``, and quota decks count
+        ``label_index`` (the draft's number within its label) instead of ``i``."""
+        return {factor: self._one(factor, i, label, label_index) for factor in self.leaves}
 
     def sample(self, n: int, start: int = 0) -> list[Mix]:
-        """Mixes ``start`` to ``start + n - 1``."""
+        """Mixes ``start`` to ``start + n - 1`` (no label)."""
         return [self.mix(i) for i in range(start, start + n)]
 
 
