@@ -1,4 +1,4 @@
-"""The ``synthloom`` command line: generate, evaluate, taxonomy, models.
+"""The ``synthloom`` command line: generate, evaluate, taxonomy, perturb, models.
 
 Bad input (a recipe field, a data file, an output directory, a model name) prints one
 line naming what is wrong and exits with code 2; Ctrl-C exits with 130 and the run
@@ -206,7 +206,6 @@ def evaluate(
     from synthloom.evaluate.report import write_report
     from synthloom.evaluate.summary import DEFAULT_STUDENTS, evaluate_synthetic
     from synthloom.evaluate.tstr import write_metrics
-    from synthloom.records import read_jsonl, read_parquet
 
     students = student or list(DEFAULT_STUDENTS)
     try:
@@ -214,13 +213,7 @@ def evaluate(
             raise UserInputError(f"--leakage-threshold must be in [0, 1], got {leakage_threshold}")
         if real_seed_size < 2:
             raise UserInputError(f"--real-seed-size must be at least 2, got {real_seed_size}")
-        parquet, jsonl = run_dir / "data.parquet", run_dir / "data.jsonl"
-        if parquet.exists():
-            synthetic = read_parquet(parquet)
-        elif jsonl.exists():
-            synthetic = list(read_jsonl(jsonl))
-        else:
-            raise UserInputError(f"{run_dir}: no data.parquet or data.jsonl (run generate first)")
+        synthetic = _read_run(run_dir)
         kwargs = (
             {} if real == "bbc_news" else {"text_column": text_column, "label_column": label_column}
         )
@@ -252,6 +245,51 @@ def evaluate(
             f"{leak['near_duplicate']['share']:.1%} are near-duplicates of the real test split",
             code=1,
         )
+
+
+def _read_run(run_dir: Path) -> list:
+    from synthloom.records import read_jsonl, read_parquet
+
+    parquet, jsonl = run_dir / "data.parquet", run_dir / "data.jsonl"
+    if parquet.exists():
+        return read_parquet(parquet)
+    if jsonl.exists():
+        return list(read_jsonl(jsonl))
+    raise UserInputError(f"{run_dir}: no data.parquet or data.jsonl (run generate first)")
+
+
+@app.command()
+def perturb(
+    run_dir: Annotated[Path, typer.Argument(help="Output directory of a generate run.",
+                                            metavar="DIR")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="New dataset directory.")],
+    fraction: Annotated[float, typer.Option(help="Share of records perturbed, 0..1.")] = 0.1,
+    mode: Annotated[list[str] | None, typer.Option(
+        help="Failure mode (repeatable): typos, casing, spacing, truncation, ambiguity.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Inject failure modes into a fraction of a run's records (labels kept, provenance
+    marked) and write them as a new dataset: DIR2/data.jsonl and DIR2/data.parquet."""
+    from synthloom.operators.filter.failure_modes import MODES, FailureModeInjector
+    from synthloom.records import append_jsonl, write_parquet
+
+    try:
+        if output.exists() and any(output.iterdir()):
+            raise UserInputError(f"{output}: exists and is not empty")
+        records = _read_run(run_dir)
+        labels = {str(r.label): str(r.label) for r in records if r.label is not None}
+        try:
+            injector = FailureModeInjector(fraction, mode or MODES, labels, seed)
+        except ValueError as e:
+            raise UserInputError(str(e)) from e
+        perturbed = injector(records)
+        output.mkdir(parents=True, exist_ok=True)
+        append_jsonl(output / "data.jsonl", perturbed)
+        write_parquet(output / "data.parquet", perturbed)
+    except UserInputError as e:
+        _fail(str(e))
+    changed = sum(1 for r in perturbed if r.provenance.perturbation)
+    out.print(f"perturbed {changed} of {len(perturbed)} records; wrote {output}")
 
 
 @app.command()

@@ -77,3 +77,26 @@ def test_ambiguity_points_at_another_label() -> None:
 def test_bad_settings_are_refused(kwargs) -> None:
     with pytest.raises(ValueError):
         FailureModeInjector(**kwargs)
+
+
+def test_perturb_command_writes_a_new_dataset_and_refuses_bad_input(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from synthloom.cli import app
+    from synthloom.records import append_jsonl, read_parquet
+
+    run = tmp_path / "run"
+    run.mkdir()
+    append_jsonl(run / "data.jsonl", _records(60))
+    result = CliRunner().invoke(app, ["perturb", str(run), "-o", str(tmp_path / "noisy"),
+                                      "--fraction", "0.5", "--mode", "typos", "--mode",
+                                      "truncation"])
+    assert result.exit_code == 0, result.output
+    out = read_parquet(tmp_path / "noisy" / "data.parquet")
+    modes = {r.provenance.perturbation["mode"] for r in out if r.provenance.perturbation}
+    assert modes == {"typos", "truncation"}
+    bad = CliRunner().invoke(app, ["perturb", str(run), "-o", str(tmp_path / "x"),
+                                   "--fraction", "2"])
+    assert bad.exit_code == 2 and "fraction must be in [0, 1]" in bad.output
+    again = CliRunner().invoke(app, ["perturb", str(run), "-o", str(tmp_path / "noisy")])
+    assert again.exit_code == 2 and "exists and is not empty" in again.output

@@ -392,3 +392,16 @@ def test_duplicate_key_is_rejected_with_its_line(tmp_path):
     p.write_text(_GOOD + "n: 7\n")
     with pytest.raises(UserInputError, match="line 7: n: given twice"):
         load_recipe(p)
+
+
+def test_every_shipped_recipe_loads() -> None:
+    from pathlib import Path
+
+    from synthloom.pipeline.recipe import load_recipe
+
+    paths = sorted(Path("recipes").glob("*.yaml"))
+    recipes = [load_recipe(p) for p in paths if "taxonomy" not in p.name]
+    assert len(recipes) >= 2
+    coverage = load_recipe("recipes/bbc_news_coverage.yaml")
+    assert coverage.coverage.taxonomy.endswith("recipes/bbc_news_taxonomy.yaml")
+    assert coverage.dedup.jaccard == 0.6 and coverage.coverage.personas
