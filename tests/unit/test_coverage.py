@@ -160,3 +160,17 @@ def test_unknown_coverage_options_are_refused(tmp_path) -> None:
     path.write_text(json.dumps(base | {"coverage": {"complexify_fraction": 2}}))
     with pytest.raises(UserInputError, match=r"coverage.complexify_fraction"):
         load_recipe(path)
+
+
+def test_meta_prompts_rotate_phrasings_and_record_which(tmp_path) -> None:
+    r = load_recipe(_coverage_recipe(tmp_path, meta_prompts=3))
+    _, scripted = run(tmp_path, "out", r)
+    data = list(read_jsonl(tmp_path / "out" / "data.jsonl"))
+    used = {
+        step.detail["template"] for rec in data for step in rec.provenance.operators
+        if step.operator == "targen.instance_generation"
+    }
+    assert used == {"user", "user_2", "user_3"}
+    prompts = [q.messages[1]["content"] for q in scripted.requests
+               if q.messages[0]["content"].startswith("You are a journalist")]
+    assert any(p.startswith("You are covering") for p in prompts)

@@ -32,7 +32,7 @@ def respond(request: ChatRequest) -> str:
         setting = re.search(r"Setting: (.+)", user).group(1)
         return "\n".join(f"{i}. event {i} about {subject} at {setting} today" for i in range(4))
     if system.startswith("You are a journalist"):
-        label = re.search(r"Topic: (\w+)", user).group(1)
+        label = re.search(r"(?:Topic: |covering )(\w+)", user).group(1)
         if seed % 7 == 0:
             return "too short"
         if seed % 3 == 0:  # off-label: self-correction should catch it

@@ -149,6 +149,7 @@ class CoverageConfig(_Strict):
         complexify_fraction: share of instances rewritten harder with an Evol-Instruct
             in-depth operation (arXiv 2304.12244), in [0, 1].
         complexify_operations: which operations (default: all five).
+        meta_prompts: phrasings of the generation instruction rotated over drafts (1-3).
     """
 
     taxonomy: str | None = None
@@ -157,6 +158,7 @@ class CoverageConfig(_Strict):
     characteristics: list[str] = Field(default_factory=list)
     complexify_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     complexify_operations: list[str] = Field(default_factory=list)
+    meta_prompts: int = Field(default=1, ge=1, le=3)
 
     @field_validator("characteristics")
     @classmethod

@@ -58,6 +58,7 @@ class TargenStages:
             max_words=t.max_words,
             output_format=t.instance_format,
             max_attempts=t.max_attempts,
+            meta_prompts=recipe.coverage.meta_prompts,
             **sampled,
         )
         c = recipe.coverage

@@ -75,6 +75,8 @@ class InstanceGeneration(Operator):
         max_attempts: answers requested per draft before rejecting it.
         seed: master seed; sampler seeds derive from it, the plan id and the attempt.
         temperature, top_p: sampling values.
+        meta_prompts: how many phrasings of the instruction to rotate over (1 to 3); each
+            draft gets one, chosen from its plan id, and its number is recorded.
     """
 
     name = "targen.instance_generation"
@@ -86,6 +88,20 @@ class InstanceGeneration(Operator):
             "Topic: {label} ({label_description})\n"
             "It reports this: {instance_seed}{plan_lines}\n"
             "The topic must clearly be {label}. Write only the snippet.{json_hint}"
+        ),
+        # Alternative phrasings ("meta-prompts", Simula's local diversification): used
+        # when ``meta_prompts > 1``, one per draft, chosen from its plan id.
+        "user_2": (
+            "Topic: {label} ({label_description})\n"
+            "Event: {instance_seed}{plan_lines}\n"
+            "Report this event in a news snippet of roughly {max_words} words that a reader "
+            "would file under {label}. Give only the snippet.{json_hint}"
+        ),
+        "user_3": (
+            "You are covering {label} ({label_description}).\n"
+            "Story: {instance_seed}{plan_lines}\n"
+            "Write the opening of the article, about {max_words} words, so that its subject "
+            "is plainly {label}. Only the text, no title.{json_hint}"
         ),
     }
 
@@ -101,7 +117,11 @@ class InstanceGeneration(Operator):
         seed: int = 0,
         temperature: float = 0.9,
         top_p: float = 0.95,
+        meta_prompts: int = 1,
     ) -> None:
+        if not 1 <= meta_prompts <= 3:
+            raise ValueError(f"meta_prompts must be 1, 2 or 3, got {meta_prompts}")
+        self.meta_prompts = meta_prompts
         self.backend, self.description, self.labels = backend, description, labels
         self.max_words, self.output_format, self.max_attempts = (
             max_words,
@@ -112,10 +132,17 @@ class InstanceGeneration(Operator):
         self.min_words = max(3, max_words // 4)
         self.max_chars = max_words * 12
 
+    def template_name(self, draft: Record) -> str:
+        """The user template for ``draft``: ``user``, or one of ``meta_prompts`` phrasings."""
+        if self.meta_prompts == 1:
+            return "user"
+        k = derived_seed(self.name, "meta", draft.provenance.plan.id) % self.meta_prompts
+        return "user" if k == 0 else f"user_{k + 1}"
+
     def _request(self, draft: Record, attempt: int):
         p = draft.provenance
         json_hint = ' Answer as JSON: {"text": "..."}' if self.output_format == "json" else ""
-        user = self.templates["user"].format(
+        user = self.templates[self.template_name(draft)].format(
             max_words=self.max_words,
             label=p.target_label,
             label_description=self.labels[p.target_label],
@@ -161,6 +188,8 @@ class InstanceGeneration(Operator):
         for record, result in zip(records, results, strict=True):
             sampling = requests[0].sampling.model_dump(exclude={"seed"})
             detail = {"attempt": attempt, "answers": len(result.responses)}
+            if self.meta_prompts > 1:
+                detail["template"] = self.template_name(record)
             if result.value is None:
                 step = self.step("rejected", reason=result.error, **detail)
                 out.append(with_step(record, step, **ident).reject(self.name, str(result.error)))
