@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from synthloom.errors import UserInputError
 from synthloom.records import sha256_text, stable_json
@@ -160,24 +168,16 @@ class CoverageConfig(_Strict):
     complexify_operations: list[str] = Field(default_factory=list)
     meta_prompts: int = Field(default=1, ge=1, le=3)
 
-    @field_validator("characteristics")
+    @field_validator("characteristics", "complexify_operations")
     @classmethod
-    def _known_characteristics(cls, v: list[str]) -> list[str]:
+    def _known_names(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        from synthloom.operators.generate.evol_complexify import OPERATIONS
         from synthloom.operators.plan.personas import CHARACTERISTICS
 
-        unknown = sorted(set(v) - set(CHARACTERISTICS))
+        known = CHARACTERISTICS if info.field_name == "characteristics" else OPERATIONS
+        unknown = sorted(set(v) - set(known))
         if unknown:
-            raise ValueError(f"unknown characteristics {unknown}; known: {sorted(CHARACTERISTICS)}")
-        return v
-
-    @field_validator("complexify_operations")
-    @classmethod
-    def _known_operations(cls, v: list[str]) -> list[str]:
-        from synthloom.operators.generate.evol_complexify import OPERATIONS
-
-        unknown = sorted(set(v) - set(OPERATIONS))
-        if unknown:
-            raise ValueError(f"unknown operations {unknown}; known: {sorted(OPERATIONS)}")
+            raise ValueError(f"unknown {info.field_name} {unknown}; known: {sorted(known)}")
         return v
 
 
