@@ -7,7 +7,8 @@ Run by hand::
 
 Texts: two random sentences of the BBC News corpus each (about 40 words); every tenth
 text is instead an earlier text with one word replaced, a planted near-duplicate. The
-MinHash stage (rensa, 128 permutations, 32 bands, Jaccard >= 0.8 over word 3-shingles) runs
+MinHash stage (rensa, 128 permutations, 16 bands of 8 rows as chosen for Jaccard >= 0.8,
+over word 3-shingles) runs
 on all of them; its recall on the planted duplicates and its rejections of non-planted texts
 are printed. The embedding stage (MiniLM, about 500 short texts/s on 2 cores) cannot see a
 million texts in a minute, so it is timed on the first ``--cosine-n`` texts only.
@@ -16,14 +17,17 @@ million texts in a minute, so it is timed on the first ``--cosine-n`` texts only
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import resource
 import sys
 import time
 
-from synthloom.datasets import load_bbc_news
-from synthloom.operators.filter.near_duplicates import NearDuplicateFilter
+os.environ["SYNTHLOOM_EMBEDDING_CACHE"] = "0"  # time the embedding stage cold
+
+from synthloom.datasets import load_bbc_news  # noqa: E402
+from synthloom.operators.filter.near_duplicates import NearDuplicateFilter  # noqa: E402
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 

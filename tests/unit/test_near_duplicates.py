@@ -53,7 +53,19 @@ def test_real_embedder_rejects_an_exact_repeat_by_cosine() -> None:
     assert hits[0] is None and hits[1] is None and hits[2].key == "a"
 
 
-@pytest.mark.parametrize("kwargs", [{"jaccard": 1.5}, {"cosine": -0.1}, {"num_perm": 100}])
+@pytest.mark.parametrize(
+    "kwargs", [{"jaccard": 1.5}, {"cosine": -0.1}, {"num_perm": 100, "bands": 32}]
+)
 def test_bad_settings_are_refused(kwargs) -> None:
     with pytest.raises(ValueError):
         NearDuplicateFilter(**kwargs)
+
+
+def test_bands_are_the_fewest_that_still_find_pairs_at_the_threshold() -> None:
+    from synthloom.operators.filter.near_duplicates import lsh_bands
+
+    assert lsh_bands(0.8, 128) == 16  # 8 rows: P(candidate | J=0.8) = 0.947
+    assert lsh_bands(0.6, 128) == 32  # 8 rows would find only 24% of pairs at 0.6
+    for j in (0.5, 0.7, 0.9):
+        b = lsh_bands(j, 128)
+        assert 1 - (1 - j ** (128 // b)) ** b >= 0.9

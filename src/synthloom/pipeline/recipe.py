@@ -124,17 +124,18 @@ class DedupConfig(_Strict):
             or above this with an accepted record's (MinHash LSH), in [0, 1].
         cosine: reject a record whose MiniLM sentence embedding has cosine at or above this
             with an accepted record's, in [0, 1].
-        num_perm: MinHash permutations; bands: LSH bands (``num_perm`` divisible by it).
+        num_perm: MinHash permutations; bands: LSH bands (``num_perm`` divisible by it;
+            default: chosen from the threshold, see ``lsh_bands``).
     """
 
     jaccard: float | None = Field(default=None, ge=0.0, le=1.0)
     cosine: float | None = Field(default=None, ge=0.0, le=1.0)
     num_perm: int = Field(default=128, ge=16, le=1024)
-    bands: int = Field(default=32, ge=1)
+    bands: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _bands_divide(self) -> DedupConfig:
-        if self.num_perm % self.bands:
+        if self.bands is not None and self.num_perm % self.bands:
             raise ValueError(f"num_perm {self.num_perm} is not divisible by bands {self.bands}")
         return self
 
