@@ -405,3 +405,15 @@ def test_every_shipped_recipe_loads() -> None:
     coverage = load_recipe("recipes/bbc_news_coverage.yaml")
     assert coverage.coverage.taxonomy.endswith("recipes/bbc_news_taxonomy.yaml")
     assert coverage.dedup.jaccard == 0.6 and coverage.coverage.personas
+
+
+def test_new_sections_at_their_defaults_do_not_change_the_hash() -> None:
+    from synthloom.pipeline.recipe import Recipe
+    from synthloom.records import sha256_text, stable_json
+
+    r = Recipe(task="t", description="d", labels={"a": "x", "b": "y"})
+    old = r.model_dump(mode="json")
+    del old["dedup"], old["coverage"]
+    assert r.sha256() == sha256_text(stable_json(old))
+    with_dedup = Recipe.model_validate(r.model_dump() | {"dedup": {"jaccard": 0.7}})
+    assert with_dedup.sha256() != r.sha256()

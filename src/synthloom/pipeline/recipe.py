@@ -233,8 +233,18 @@ class Recipe(_Strict):
         return self
 
     def sha256(self) -> str:
-        """Hash of the recipe's content (what a resumed run must match)."""
-        return sha256_text(stable_json(self.model_dump(mode="json")))
+        """Hash of the recipe's content (what a resumed run must match).
+
+        Sections added after a recipe format was first used (``dedup``, ``coverage``) are
+        left out while they hold their defaults, so a recipe that does not use them keeps
+        its hash, and with it its plan ids and sampler seeds: its runs resume and
+        reproduce as before.
+        """
+        data = self.model_dump(mode="json")
+        for section, config in (("dedup", DedupConfig()), ("coverage", CoverageConfig())):
+            if getattr(self, section) == config:
+                del data[section]
+        return sha256_text(stable_json(data))
 
     def label_quotas(self) -> dict[str, int]:
         """Accepted records wanted per label, summing to ``n``."""
