@@ -217,3 +217,17 @@ def test_parallel_fits_equal_serial_fits(real: list[Record], faithful: list, mon
     monkeypatch.setattr(tstr.os, "cpu_count", lambda: 1)
     assert mixing(data, "tfidf-lr", seed=SEED) == parallel
     assert not tstr._parallel_safe("embedding-lr") and tstr._parallel_safe("tfidf-lr")
+
+
+def test_embedding_disk_cache_serves_a_new_embedder(tmp_path) -> None:
+    from synthloom.llm.embeddings import SentenceEmbedder
+
+    texts = ["The striker scored twice.", "Shares fell on Monday."]
+    first = SentenceEmbedder(cache_path=tmp_path / "emb.sqlite").embed(texts)
+    second = SentenceEmbedder(cache_path=tmp_path / "emb.sqlite")
+
+    def no_compute(todo):
+        raise AssertionError(f"computed again: {todo}")
+
+    second._compute = no_compute
+    assert np.array_equal(second.embed(texts), first)

@@ -60,28 +60,6 @@ def _fit_predict_texts(
         return [[str(y) for y in model.predict(list(t))] for t in tests]
 
 
-def fit_predict(
-    student: str,
-    seed: int,
-    train: Sequence[Record],
-    tests: Sequence[Sequence[str]],
-    sample_weight: Sequence[float] | None = None,
-    name: str = "training",
-) -> list[list[str]]:
-    """Fit a fresh student on ``train`` (optionally weighted) and predict each text list.
-
-    BLAS is held to one thread: these fits are small, and with more threads L-BFGS ran 2-4x
-    slower on a busy 2-core machine.
-
-    Returns:
-        One list of predicted labels per entry of ``tests``.
-
-    Raises:
-        UserInputError: the student cannot be trained on this data (e.g. no terms remain).
-    """
-    return fit_predict_many(student, [FitJob(seed, list(train), tests, sample_weight, name)])[0]
-
-
 @dataclass(frozen=True)
 class FitJob:
     """One fit of a student: seed, training records, text lists to predict, weights."""
@@ -107,7 +85,16 @@ def fit_predict_many(student: str, jobs: Sequence[FitJob]) -> list[list[list[str
 
     With more than one job, at least 2 cores and a student that does not embed texts, the
     fits run in 2 worker processes (joblib's loky backend): TF-IDF fitting is pure Python,
-    so threads would not help. The results equal the serial ones.
+    so threads would not help. The results equal the serial ones. Inside each fit BLAS is
+    held to one thread: these fits are small, and with more threads L-BFGS ran 2-4x slower
+    on a busy 2-core machine.
+
+    Returns:
+        Per job, one list of predicted labels per text list in ``job.tests``.
+
+    Raises:
+        UserInputError: the student cannot be trained on a job's data (e.g. no terms
+            remain after TF-IDF pruning).
     """
     args = [
         (

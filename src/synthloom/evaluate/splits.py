@@ -64,20 +64,15 @@ def prepare(
             does not have (the message lists both label sets); a label too rare to split; a
             real test split under :data:`MIN_TEST_RECORDS` records.
     """
-    not_synthetic = [r for r in synthetic if r.origin != Origin.synthetic]
-    if not_synthetic:
-        raise UserInputError(
-            f"{len(not_synthetic)} of the records given as synthetic have origin "
-            f"'{not_synthetic[0].origin}' (first: id {not_synthetic[0].id}); "
-            "evaluation only trains on origin=synthetic records"
-        )
-    not_real = [r for r in real if r.origin != Origin.real]
-    if not_real:
-        raise UserInputError(
-            f"{len(not_real)} of the records given as real have origin "
-            f"'{not_real[0].origin}' (first: id {not_real[0].id}); "
-            "evaluation only tests on origin=real records"
-        )
+    for given, origin, verb in ((synthetic, Origin.synthetic, "trains"),
+                                (real, Origin.real, "tests")):
+        wrong = [r for r in given if r.origin != origin]
+        if wrong:
+            raise UserInputError(
+                f"{len(wrong)} of the records given as {origin.value} have origin "
+                f"'{wrong[0].origin}' (first: id {wrong[0].id}); "
+                f"evaluation only {verb} on origin={origin.value} records"
+            )
     if not real:
         raise UserInputError("the real data is empty")
     unlabelled = sum(1 for r in real if r.label is None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -133,7 +134,8 @@ def evaluate_synthetic(
             "n_real_test": len(data.real_test),
             "labels": data.labels,
             "missing_in_synthetic": data.missing_in_synthetic,
-            "synthetic_label_counts": _counts(data.synthetic),
+            "synthetic_label_counts": dict(sorted(Counter(
+                str(r.label) for r in data.synthetic).items())),
             "seed": seed,
             "test_fraction": test_fraction,
             "validation_fraction": validation_fraction,
@@ -169,13 +171,6 @@ def evaluate_synthetic(
     metrics["verdict"] = verdict(metrics)
     metrics["seconds"] = timer.seconds
     return metrics
-
-
-def _counts(records: Sequence[Record]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[str(r.label)] = counts.get(str(r.label), 0) + 1
-    return dict(sorted(counts.items()))
 
 
 def _projection(real: Any, synthetic: Any, seed: int, cap: int = 2000) -> dict[str, Any]:

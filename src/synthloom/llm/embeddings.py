@@ -147,25 +147,23 @@ class SentenceEmbedder:
         raw = f"{MODEL_SHA256}|{self.variant}|{self.max_tokens}|{text}".encode()
         return hashlib.sha256(raw).hexdigest()
 
-    def _disk(self, texts: list[str], vectors: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Read cached vectors of ``texts`` from disk, or write ``vectors`` for them."""
+    def _connect(self) -> Any:
         import sqlite3
 
+        assert self.cache_path is not None
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.cache_path, timeout=30)
+        db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, v BLOB)")
+        return db
+
+    def _disk_read(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Vectors of ``texts`` found in the disk cache (none without one)."""
         if self.cache_path is None:
             return {}
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(self.cache_path, timeout=30) as db:
-            db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, v BLOB)")
-            keys = [self._cache_key(t) for t in texts]
-            if vectors is not None:
-                db.executemany(
-                    "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                    [(k, v.astype(np.float32).tobytes()) for k, v in zip(keys, vectors,
-                                                                         strict=True)],
-                )
-                return {}
-            found: dict[str, np.ndarray] = {}
-            by_key = dict(zip(keys, texts, strict=True))
+        by_key = {self._cache_key(t): t for t in texts}
+        keys = list(by_key)
+        found: dict[str, np.ndarray] = {}
+        with self._connect() as db:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 rows = db.execute(
@@ -174,7 +172,15 @@ class SentenceEmbedder:
                 )
                 for key, blob in rows:
                     found[by_key[key]] = np.frombuffer(blob, dtype=np.float32)
-            return found
+        return found
+
+    def _disk_write(self, texts: list[str], vectors: np.ndarray) -> None:
+        if self.cache_path is None:
+            return
+        rows = [(self._cache_key(t), v.astype(np.float32).tobytes())
+                for t, v in zip(texts, vectors, strict=True)]
+        with self._connect() as db:
+            db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
 
     def _load(self) -> None:
         if self._session is not None:
@@ -222,11 +228,11 @@ class SentenceEmbedder:
         """Unit-length embeddings, shape ``(len(texts), 384)``, ``float32``."""
         todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
         if todo:
-            self._memo.update(self._disk(todo))
+            self._memo.update(self._disk_read(todo))
             todo = [t for t in todo if t not in self._memo]
         if todo:
             vectors = self._compute(todo)
-            self._disk(todo, vectors)
+            self._disk_write(todo, vectors)
             for text, vector in zip(todo, vectors, strict=True):
                 self._memo[text] = vector
         if not texts:
