@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Origin(StrEnum):
@@ -85,14 +85,42 @@ class Provenance(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
-class Verification(BaseModel):
-    """Verdicts attached to a record: self-consistency, judges, programmatic verifiers."""
+class Verdict(BaseModel):
+    """One check's verdict on a record, naming who gave it.
+
+    Attributes:
+        check: what was checked: ``self_consistency``, ``judge``, ``verifier``, ...
+        by: who gave it: the operator name, and the model where one answered
+            (``targen.self_correction/qwen2.5-coder-0.5b``).
+        passed: whether the record passed (None for a score without a threshold).
+        score: a numeric score, when the check gives one.
+        detail: anything else (predicted vs target label, failing test, rubric...).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    self_consistency: dict[str, Any] | None = None
-    judges: list[dict[str, Any]] = Field(default_factory=list)
-    verifiers: list[dict[str, Any]] = Field(default_factory=list)
+    check: str
+    by: str
+    passed: bool | None = None
+    score: float | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+def _verdicts_from_legacy(value: Any) -> Any:
+    """Records written before verdicts were a list held ``{"self_consistency": {...},
+    "judges": [...], "verifiers": [...]}``; read them as a list of verdicts."""
+    if not isinstance(value, dict):
+        return value
+    out: list[dict[str, Any]] = []
+    sc = value.get("self_consistency")
+    if sc:
+        out.append({"check": "self_consistency", "by": "targen.self_correction",
+                    "passed": sc.get("agreed"), "detail": dict(sc)})
+    for check, items in (("judge", value.get("judges")), ("verifier", value.get("verifiers"))):
+        for item in items or []:
+            out.append({"check": check, "by": str(item.get("by", "unknown")),
+                        "detail": dict(item)})
+    return out
 
 
 class Rejection(BaseModel):
@@ -107,17 +135,25 @@ class Rejection(BaseModel):
 
 
 class Record(BaseModel):
-    """One labelled example.
+    """One example of any task kind, real or synthetic, with where it came from.
 
     Attributes:
-        id: stable content hash of task, inputs and label (see :func:`record_id`), or a
-            plan id for a synthetic record whose inputs are not generated yet.
+        id: stable content hash of task, inputs, label and outputs (see :func:`record_id`),
+            or a plan id for a synthetic record whose fields are not generated yet.
         task: task name, e.g. ``"bbc_news_topics"``.
-        inputs: the example's inputs, e.g. ``{"text": "..."}``.
-        label: the label, or ``None`` before a label is assigned.
-        origin: ``real`` or ``synthetic``; required.
+        kind: the task kind (``classification``, ``instruction``, ``preference``...).
+        inputs: the kind's input fields: ``{"text"}``; ``{"messages"}``; ``{"prompt"}``;
+            ``{"problem"}``; ``{"query", "document"}``...
+        label: the label of a classification record, or ``None``.
+        outputs: the kind's other output fields: ``{"response"}``; ``{"chosen",
+            "rejected", "scores"}``; ``{"solution", "tests"}``; ``{"relevance"}``...
+        origin: ``real`` or ``synthetic``; required, never inferred. A record with any
+            synthetic field is synthetic.
+        field_origins: the origin of single fields where they differ from ``origin``:
+            a teacher's label on a real text is ``{"text": "real", "label": "synthetic"}``
+            on a synthetic record.
         provenance: where it came from (see :class:`Provenance`).
-        verification: verdicts of verifiers and judges.
+        verification: verdicts of checks, judges and verifiers, in the order given.
         trust_weight: 0..1, what a trainer multiplies this record's loss by.
         rejected: set when an operator dropped the record.
     """
@@ -126,13 +162,42 @@ class Record(BaseModel):
 
     id: str
     task: str
+    kind: str = "classification"
     inputs: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
     origin: Origin
+    field_origins: dict[str, Origin] = Field(default_factory=dict)
     provenance: Provenance = Field(default_factory=Provenance)
-    verification: Verification = Field(default_factory=Verification)
+    verification: list[Verdict] = Field(default_factory=list)
     trust_weight: float = Field(default=1.0, ge=0.0, le=1.0)
     rejected: Rejection | None = None
+
+    @field_validator("verification", mode="before")
+    @classmethod
+    def _legacy_verification(cls, value: Any) -> Any:
+        return _verdicts_from_legacy(value)
+
+    @model_validator(mode="after")
+    def _synthetic_never_passes_for_real(self) -> Record:
+        if self.origin is Origin.real and Origin.synthetic in self.field_origins.values():
+            raise ValueError("a record with a synthetic field has origin synthetic")
+        return self
+
+    def origin_of(self, field: str) -> Origin:
+        """The origin of one field (``field_origins`` entry, else the record's origin)."""
+        return self.field_origins.get(field, self.origin)
+
+    def verdict(self, check: str) -> Verdict | None:
+        """The latest verdict of ``check`` (e.g. ``"self_consistency"``), or None."""
+        for v in reversed(self.verification):
+            if v.check == check:
+                return v
+        return None
+
+    def with_verdict(self, verdict: Verdict) -> Record:
+        """A copy with ``verdict`` appended."""
+        return self.model_copy(update={"verification": [*self.verification, verdict]})
 
     @property
     def text(self) -> str:
@@ -164,9 +229,17 @@ def stable_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def record_id(task: str, inputs: dict[str, Any], label: str | None) -> str:
-    """Content hash (first 16 hex chars of sha256) of task, inputs and label."""
-    return sha256_text(stable_json({"task": task, "inputs": inputs, "label": label}))[:16]
+def record_id(
+    task: str, inputs: dict[str, Any], label: str | None, outputs: dict[str, Any] | None = None
+) -> str:
+    """Content hash (first 16 hex chars of sha256) of task, inputs, label and outputs.
+
+    ``outputs`` enters only when non-empty, so classification ids are what they were.
+    """
+    value: dict[str, Any] = {"task": task, "inputs": inputs, "label": label}
+    if outputs:
+        value["outputs"] = outputs
+    return sha256_text(stable_json(value))[:16]
 
 
 def write_json_atomic(path: Path | str, value: Any) -> None:
@@ -237,14 +310,18 @@ def repair_jsonl(path: Path) -> None:
 
 # -------------------------------------------------------------- Parquet I/O
 
-_PARQUET_JSON_COLUMNS = ("inputs", "provenance", "verification", "rejected")
+_PARQUET_JSON_COLUMNS = (
+    "inputs", "outputs", "field_origins", "provenance", "verification", "rejected",
+)
+_PARQUET_SCALARS = ("id", "task", "kind", "origin", "label", "trust_weight")
 
 
 def write_parquet(path: Path, records: Iterable[Record]) -> int:
     """Write records to Parquet, atomically (temp file, then rename).
 
     Scalar fields become columns, plus ``text`` (``inputs["text"]``) for convenience;
-    nested fields (inputs, provenance, verification, rejected) are JSON strings.
+    nested fields (inputs, outputs, field_origins, provenance, verification, rejected) are
+    JSON strings.
     Returns the number of rows.
     """
     import pyarrow as pa
@@ -256,6 +333,7 @@ def write_parquet(path: Path, records: Iterable[Record]) -> int:
         row = {
             "id": d["id"],
             "task": d["task"],
+            "kind": d["kind"],
             "origin": d["origin"],
             "label": d["label"],
             "text": r.text,
@@ -268,6 +346,7 @@ def write_parquet(path: Path, records: Iterable[Record]) -> int:
         [
             ("id", pa.string()),
             ("task", pa.string()),
+            ("kind", pa.string()),
             ("origin", pa.string()),
             ("label", pa.string()),
             ("text", pa.string()),
@@ -286,13 +365,17 @@ def write_parquet(path: Path, records: Iterable[Record]) -> int:
 
 
 def read_parquet(path: Path) -> list[Record]:
-    """Read records written by :func:`write_parquet`."""
+    """Read records written by :func:`write_parquet` (files from before ``kind``,
+    ``outputs`` and ``field_origins`` existed read with their defaults)."""
     import pyarrow.parquet as pq
 
     out = []
     for row in pq.read_table(path).to_pylist():
-        d = {k: row[k] for k in ("id", "task", "origin", "label", "trust_weight")}
+        d = {k: row[k] for k in _PARQUET_SCALARS if row.get(k) is not None or k == "label"}
         for col in _PARQUET_JSON_COLUMNS:
-            d[col] = None if row[col] is None else json.loads(row[col])
+            if row.get(col) is not None:
+                d[col] = json.loads(row[col])
+            elif col == "rejected":
+                d[col] = None
         out.append(Record.model_validate(d))
     return out

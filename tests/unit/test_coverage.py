@@ -16,7 +16,7 @@ from synthloom.operators.plan.taxonomy import dump_taxonomies, load_taxonomies, 
 from synthloom.pipeline.recipe import load_recipe
 from synthloom.records import read_jsonl
 from tests.unit.scripted import ScriptedBackend
-from tests.unit.test_targen_pipeline import recipe, respond, run
+from tests.unit.test_targen_pipeline import LABELS, recipe, respond, run
 
 TREE = {
     "factors": [
@@ -96,8 +96,10 @@ def test_personas_and_characteristics_are_deterministic_and_varied() -> None:
 def _coverage_recipe(tmp_path, n=6, **coverage):
     tree = tmp_path / "tree.yaml"
     tree.write_text(yaml.safe_dump(TREE))
-    base = recipe(n=n, self_correction=False).model_dump(mode="json")
-    base["coverage"] = {"taxonomy": "tree.yaml", **coverage}
+    base = {"task": "toy", "description": "Toy texts.", "labels": LABELS, "n": n,
+            "chunk_size": 4, "targen": {"contexts": 3, "seeds_per_pair": 4, "max_words": 12,
+                                        "self_correction": False},
+            "coverage": {"taxonomy": "tree.yaml", **coverage}}
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(base))
     return path
@@ -115,7 +117,7 @@ def test_mix_persona_and_characteristics_reach_prompt_and_provenance(tmp_path) -
         assert plan.persona.startswith("a ") and set(plan.characteristics) == {"formality",
                                                                                "medium"}
     prompts = [q.messages[1]["content"] for q in scripted.requests
-               if q.messages[0]["content"].startswith("You are a journalist")]
+               if q.messages[0]["content"].startswith("You write realistic examples")]
     assert any("Angle (topic): football > transfers" in p for p in prompts)
     assert all("Written by: a " in p and "Formality: " in p for p in prompts)
 
@@ -129,7 +131,7 @@ def test_bad_taxonomy_in_recipe_fails_at_load_naming_the_node(tmp_path) -> None:
 
 def test_complexify_rewrites_the_chosen_fraction_and_records_the_operation(tmp_path) -> None:
     def answer(req):
-        if req.messages[0]["content"].startswith("You are an editor who rewrites"):
+        if req.messages[0]["content"].startswith("You rewrite texts"):
             return "A richer and harder rewritten report about alpha with many more words."
         return respond(req)
 
@@ -173,7 +175,7 @@ def test_meta_prompts_rotate_phrasings_and_record_which(tmp_path) -> None:
     }
     assert len(used) >= 2 and used <= {"user", "user_2", "user_3"}
     prompts = [q.messages[1]["content"] for q in scripted.requests
-               if q.messages[0]["content"].startswith("You are a journalist")]
-    starts = {"user": "Write one", "user_2": "Topic:", "user_3": "You are covering"}
+               if q.messages[0]["content"].startswith("You write realistic examples")]
+    starts = {"user": "Write one", "user_2": "Label:", "user_3": "You are writing"}
     assert {t for t, start in starts.items() if any(p.startswith(start) for p in prompts)} \
         >= used

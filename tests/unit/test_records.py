@@ -16,7 +16,7 @@ from synthloom.records import (
     Plan,
     Provenance,
     Record,
-    Verification,
+    Verdict,
     append_jsonl,
     read_jsonl,
     read_parquet,
@@ -70,11 +70,12 @@ def synthetic(i: int) -> Record:
             parents=["p1", "p2"],
             created_at=datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
         ),
-        verification=Verification(
-            self_consistency={"agree": True, "label": "sport"},
-            judges=[{"name": "j1", "score": 0.75}],
-            verifiers=[{"name": "length", "ok": True}],
-        ),
+        verification=[
+            Verdict(check="self_consistency", by="targen.self_correction", passed=True,
+                    detail={"agree": True, "label": "sport"}),
+            Verdict(check="judge", by="j1", score=0.75),
+            Verdict(check="verifier", by="length", passed=True),
+        ],
         trust_weight=0.5,
     )
 
@@ -267,7 +268,7 @@ def test_parquet_round_trip_equality(tmp_path: Path) -> None:
     assert back[0].provenance.operators[1].detail == {"relabel": "sport", "attempts": 1}
     assert back[0].provenance.plan.taxonomy_path == ["a", "b"]
     assert back[0].provenance.created_at == datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-    assert back[0].verification.judges == [{"name": "j1", "score": 0.75}]
+    assert back[0].verdict("judge") == Verdict(check="judge", by="j1", score=0.75)
     assert back[0].origin is Origin.synthetic
     assert back[6].rejected is not None and back[6].rejected.reason == "off topic"
 
@@ -279,11 +280,14 @@ def test_parquet_columns(tmp_path: Path) -> None:
     assert table.column_names == [
         "id",
         "task",
+        "kind",
         "origin",
         "label",
         "text",
         "trust_weight",
         "inputs",
+        "outputs",
+        "field_origins",
         "provenance",
         "verification",
         "rejected",

@@ -27,12 +27,14 @@ def respond(request: ChatRequest) -> str:
     seed = request.sampling.seed or 0
     if request.json_schema and "contexts" in json.dumps(request.json_schema):
         return json.dumps({"contexts": ["a school", "a market", "a harbour"]})
-    if "news events" in user:
-        subject = re.search(r"Subject: (\w+)", user).group(1)
+    if request.json_schema and "unit" in request.json_schema.get("properties", {}):
+        return json.dumps({"unit": "toy text"})
+    if "concrete situations" in user:
+        subject = re.search(r"Label: (\w+)", user).group(1)
         setting = re.search(r"Setting: (.+)", user).group(1)
         return "\n".join(f"{i}. event {i} about {subject} at {setting} today" for i in range(4))
-    if system.startswith("You are a journalist"):
-        label = re.search(r"(?:Topic: |covering )(\w+)", user).group(1)
+    if system.startswith("You write realistic examples"):
+        label = re.search(r"(?:Label: |the label )(\w+)", user).group(1)
         if seed % 7 == 0:
             return "too short"
         if seed % 3 == 0:  # off-label: self-correction should catch it
@@ -45,7 +47,7 @@ def respond(request: ChatRequest) -> str:
     raise AssertionError(f"unexpected request: {user[:80]}")
 
 
-def recipe(n: int = 12, **targen) -> Recipe:
+def recipe(n: int = 12, dedup: dict | None = None, **targen) -> Recipe:
     return Recipe(
         task="toy",
         description="Toy texts.",
@@ -53,6 +55,7 @@ def recipe(n: int = 12, **targen) -> Recipe:
         n=n,
         chunk_size=4,
         targen={"contexts": 3, "seeds_per_pair": 4, "max_words": 12, **targen},
+        dedup=dedup,
     )
 
 
@@ -80,7 +83,7 @@ def test_run_accepts_n_balanced_records_with_provenance(tmp_path):
         assert r.origin is Origin.synthetic
         assert r.label == p.target_label
         assert r.id == record_id("toy", r.inputs, r.label)
-        assert r.verification.self_consistency["agreed"] is True
+        assert r.verdict("self_consistency").passed is True
         assert p.backend == "scripted" and p.recipe_sha256 == manifest["recipe_sha256"]
         assert p.plan.context and p.instance_seed and p.label_constraint
         assert p.sampling["temperature"] == 0.9
@@ -154,7 +157,7 @@ def test_existing_run_needs_resume_and_same_recipe(tmp_path):
 
 def test_draft_budget_stops_a_label_the_model_never_gets_right(tmp_path):
     def stubborn(request):
-        if request.messages[0]["content"].startswith("You are a journalist"):
+        if request.messages[0]["content"].startswith("You write realistic examples"):
             seed = request.sampling.seed
             return f"A report on alpha number {seed} with enough words to be accepted."
         return respond(request)
@@ -188,9 +191,9 @@ def test_keep_on_disagreement_lowers_trust_weight_instead_of_rejecting(tmp_path)
     data = list(read_jsonl(tmp_path / "out" / "data.jsonl"))
     rejected = list(read_jsonl(tmp_path / "out" / "rejected.jsonl"))
     assert not any(r.rejected.operator.endswith("self_correction") for r in rejected)
-    kept = [r for r in data if not r.verification.self_consistency["agreed"]]
+    kept = [r for r in data if not r.verdict("self_consistency").passed]
     assert kept and all(r.trust_weight == 0.25 for r in kept)
-    assert all(r.trust_weight == 1.0 for r in data if r.verification.self_consistency["agreed"])
+    assert all(r.trust_weight == 1.0 for r in data if r.verdict("self_consistency").passed)
     assert all(r.label == r.provenance.target_label for r in data)
     assert manifest["flip_rate"] > 0
 
@@ -211,10 +214,7 @@ def _near_rejections(out):
 
 
 def test_near_duplicates_are_rejected_naming_the_accepted_record(tmp_path):
-    r = Recipe.model_validate(
-        recipe(n=9, max_regenerations=0, self_correction=False).model_dump()
-        | {"dedup": {"jaccard": 0.5}}
-    )
+    r = recipe(n=9, dedup={"jaccard": 0.5}, max_regenerations=0, self_correction=False)
     run(tmp_path, "out", r)
     data = {x.id: x for x in read_jsonl(tmp_path / "out" / "data.jsonl")}
     near = _near_rejections(tmp_path / "out")
@@ -226,10 +226,7 @@ def test_near_duplicates_are_rejected_naming_the_accepted_record(tmp_path):
 
 
 def test_resumed_run_still_rejects_near_duplicates_of_earlier_records(tmp_path):
-    r = Recipe.model_validate(
-        recipe(n=9, max_regenerations=0, self_correction=False).model_dump()
-        | {"dedup": {"jaccard": 0.5}}
-    )
+    r = recipe(n=9, dedup={"jaccard": 0.5}, max_regenerations=0, self_correction=False)
     with pytest.raises(RuntimeError, match="scripted crash"):
         run(tmp_path, "out", r, fail_after=40)
     run(tmp_path, "out", r, resume=True)

@@ -144,6 +144,7 @@ def evaluate_synthetic(
         },
         "students": per_student,
     }
+    metrics["baselines"] = {"majority": majority_baseline(data)}
     metrics["distribution"] = timer(
         "distribution", lambda: precision_recall_coverage(real_train_emb, syn_emb, seed=seed)
     )
@@ -171,6 +172,22 @@ def evaluate_synthetic(
     metrics["verdict"] = verdict(metrics)
     metrics["seconds"] = timer.seconds
     return metrics
+
+
+def majority_baseline(data: Any) -> dict[str, Any]:
+    """Scores of always answering the real train split's most common label, on the real
+    test split: a student below this has learnt nothing useful (read it beside macro-F1).
+
+    Returns ``{"label", "accuracy", "macro_f1"}``.
+    """
+    from sklearn.metrics import f1_score
+
+    label = Counter(str(r.label) for r in data.real_train).most_common(1)[0][0]
+    y_true = [str(r.label) for r in data.real_test]
+    y_pred = [label] * len(y_true)
+    accuracy = sum(t == label for t in y_true) / len(y_true)
+    macro = f1_score(y_true, y_pred, labels=data.labels, average="macro", zero_division=0)
+    return {"label": label, "accuracy": round(accuracy, 4), "macro_f1": round(float(macro), 4)}
 
 
 def _projection(real: Any, synthetic: Any, seed: int, cap: int = 2000) -> dict[str, Any]:

@@ -9,8 +9,11 @@ before any record exists (TarGEN's contexts and instance seeds) return plain val
 
 from __future__ import annotations
 
-from typing import Any
+import string
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+from synthloom.errors import UserInputError
 from synthloom.llm.base import BackendIdentity, ChatRequest, SamplingParams
 from synthloom.records import OperatorStep, Record, sha256_text, stable_json
 
@@ -32,6 +35,18 @@ class Operator:
     name: str = "operator"
     version: str = "1"
     templates: dict[str, str] = {}
+    #: extra fields a template may use beyond those its default text uses
+    extra_template_fields: ClassVar[dict[str, frozenset[str]]] = {}
+
+    def use_templates(self, overrides: Mapping[str, str] | None) -> None:
+        """Replace some of this operator's templates (a recipe's ``templates`` section).
+
+        Raises:
+            UserInputError: see :func:`check_template_overrides`.
+        """
+        if overrides:
+            check_template_overrides(type(self), overrides)
+            self.templates = {**type(self).templates, **overrides}
 
     def prompt_sha256(self) -> str:
         """sha256 of this operator's templates and version."""
@@ -66,6 +81,38 @@ class Operator:
         raise NotImplementedError
 
 
+def template_fields(template: str) -> set[str]:
+    """The ``str.format`` field names a template uses (``{label}`` -> ``label``)."""
+    return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(template)
+            if f}
+
+
+def check_template_overrides(operator: type[Operator], overrides: Mapping[str, str]) -> None:
+    """Check overrides of ``operator``'s templates: known keys, known fields only.
+
+    A template may use the fields its default text uses, plus the operator's
+    ``extra_template_fields`` for that key.
+
+    Raises:
+        UserInputError: an unknown template key, a field the operator does not fill, or a
+            template ``str.format`` cannot parse; the message names the operator and key.
+    """
+    for key, text in overrides.items():
+        where = f"templates: {operator.name}.{key}"
+        if key not in operator.templates:
+            raise UserInputError(f"{where}: unknown template; known: {sorted(operator.templates)}")
+        try:
+            used = template_fields(text)
+        except ValueError as e:
+            raise UserInputError(f"{where}: not a valid template ({e})") from e
+        allowed = template_fields(operator.templates[key]) | operator.extra_template_fields.get(
+            key, frozenset())
+        unknown = sorted(used - allowed)
+        if unknown:
+            raise UserInputError(f"{where}: unknown field {{{unknown[0]}}}; known: "
+                                 f"{sorted(allowed)}")
+
+
 def with_step(record: Record, step: OperatorStep, **provenance: Any) -> Record:
     """Copy of ``record`` with ``step`` appended to its operator trail and provenance updated."""
     updates = {"operators": [*record.provenance.operators, step], **provenance}
@@ -81,4 +128,11 @@ def identity_provenance(identity: BackendIdentity) -> dict[str, Any]:
     }
 
 
-__all__ = ["Operator", "derived_seed", "identity_provenance", "with_step"]
+__all__ = [
+    "Operator",
+    "check_template_overrides",
+    "derived_seed",
+    "identity_provenance",
+    "template_fields",
+    "with_step",
+]

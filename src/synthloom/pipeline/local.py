@@ -3,8 +3,8 @@
 Output directory::
 
     run.json         recipe and its sha256 (a resumed run must match it)
-    plan/            contexts.json, seeds.json (TarGEN steps 1-2)
-    drafts.jsonl     planned drafts: target label, context, instance seed (step 3)
+    plan/            one JSON file per plan step: unit.json, contexts.json, seeds.json...
+    drafts.jsonl     planned drafts: target stratum (label), context, instance seed
     data.jsonl       accepted records, appended after each chunk (fsynced)
     rejected.jsonl   rejected records, each with its reason
     progress.json    token and call counters, updated after each chunk
@@ -29,11 +29,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from synthloom.errors import GenerationError, UserInputError
+from synthloom.errors import UserInputError
 from synthloom.llm.base import ChatBackend
-from synthloom.operators.filter.near_duplicates import NearDuplicateFilter
+from synthloom.pipeline.engine import Engine
 from synthloom.pipeline.recipe import Recipe
-from synthloom.pipeline.targen_stage import TargenStages
 from synthloom.records import (
     Record,
     append_jsonl,
@@ -113,42 +112,8 @@ class LocalRun:
     ) -> None:
         self.recipe, self.out, self.backend = recipe, Path(out_dir), backend
         self.resume, self.on_progress = resume, on_progress
-        self.stages = TargenStages(recipe, backend)
+        self.engine = Engine(recipe, backend)
         check_out_dir(self.out, recipe, resume=True)  # run_recipe checked it strictly
-
-    # ------------------------------------------------------------------ plan
-    def _plan(self) -> dict[str, dict[str, list[str]]]:
-        """TarGEN steps 1 and 2, saved under ``plan/`` (a resumed run reads them back)."""
-        plan_dir = self.out / "plan"
-        plan_dir.mkdir(exist_ok=True)
-        contexts_file, seeds_file = plan_dir / "contexts.json", plan_dir / "seeds.json"
-        if seeds_file.exists():
-            return json.loads(seeds_file.read_text(encoding="utf-8"))
-        if contexts_file.exists():
-            contexts = json.loads(contexts_file.read_text(encoding="utf-8"))
-        else:
-            contexts = self._contexts()
-            write_json(contexts_file, contexts)
-        empty = [label for label, items in contexts.items() if not items]
-        if empty:
-            raise GenerationError(
-                f"the model produced no usable context for {empty} (TarGEN step 1); "
-                "try another model, or give targen.contexts as a list"
-            )
-        seeds = self.stages.seeds.run(contexts)
-        write_json(seeds_file, seeds)
-        return seeds
-
-    def _contexts(self) -> dict[str, list[str]]:
-        """``{label: [context, ...]}`` from the recipe's list or from the model."""
-        t, labels = self.recipe.targen, self.recipe.labels
-        if isinstance(t.contexts, list):
-            given = list(dict.fromkeys(c.strip() for c in t.contexts))
-            return {label: given for label in labels}
-        if t.contexts_per_label:
-            return {label: self.stages.contexts.run(label, desc) for label, desc in labels.items()}
-        shared = self.stages.contexts.run()
-        return {label: shared for label in labels}
 
     # ------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
@@ -159,7 +124,10 @@ class LocalRun:
         started = time.perf_counter()
         self._usage_at_start = self.backend.usage.as_dict()
         previous = self._previous_progress()
-        planner = self.stages.planner(self._plan())
+        engine = self.engine
+        engine.plan(self.out / "plan")
+        engine.start()
+        task = self.recipe.task
         files = {n: self.out / f"{n}.jsonl" for n in ("drafts", "data", "rejected")}
         for f in files.values():
             repair_jsonl(f)
@@ -169,12 +137,12 @@ class LocalRun:
         done = {r.provenance.plan.id for r in accepted + rejected}
         seen_ids = {r.id for r in accepted}
         unfinished = [d for d in drafts if d.id not in done]
-        quotas = self.recipe.label_quotas()
-        max_drafts = int(self.recipe.n * self.recipe.targen.max_drafts_factor)
+        quotas = engine.drafts.quotas(self.recipe.n)
+        max_drafts = engine.drafts.max_drafts(self.recipe.n)
         size = self.recipe.chunk_size
-        near = self._near_duplicate_filter(accepted)
+        engine.index(accepted)
         while True:
-            counts = Counter(r.label for r in accepted)
+            counts = Counter(task.stratum_of(r) for r in accepted)
             if sum(min(counts[k], q) for k, q in quotas.items()) >= self.recipe.n:
                 break
             if unfinished:
@@ -183,39 +151,26 @@ class LocalRun:
                 if len(drafts) >= max_drafts:
                     break
                 k = min(size, max_drafts - len(drafts))
-                labels = planner.next_labels(quotas, counts, k)
-                if not labels:
+                strata = engine.drafts.next_strata(quotas, counts, k)
+                if not strata:
                     break
-                per_label = Counter(d.provenance.target_label for d in drafts)
-                chunk = []
-                for i, label in enumerate(labels):
-                    draft = planner.draft(len(drafts) + i, label, per_label[label])
-                    chunk.append(self.stages.coverage.annotate(draft, len(drafts) + i,
-                                                               per_label[label]))
-                    per_label[label] += 1
+                per_stratum = Counter(engine.drafts.stratum_of_draft(d) for d in drafts)
+                chunk = engine.new_drafts(len(drafts), strata, per_stratum)
                 append_jsonl(files["drafts"], chunk)
                 drafts += chunk
-            result = self.stages.run_chunk(chunk)
+            result = engine.run_chunk(chunk)
             fresh = []
             for r in result.accepted:
                 if r.id in seen_ids:
-                    result.rejected.append(r.reject("exact_dedup", f"same text as record {r.id}"))
+                    result.rejected.append(
+                        r.reject("exact_dedup", f"same content as record {r.id}"))
                 else:
                     seen_ids.add(r.id)
                     fresh.append(r)
-            if near is not None and fresh:
-                hits = near.check([r.text for r in fresh], [r.id for r in fresh])
-                for r, hit in zip(list(fresh), hits, strict=True):
-                    if hit is not None:
-                        fresh.remove(r)
-                        seen_ids.discard(r.id)
-                        result.rejected.append(r.reject(
-                            near.name,
-                            f"near-duplicate ({hit.stage} similarity {hit.similarity:.3f}) "
-                            f"of record {hit.key}",
-                            collided_with=hit.key,
-                            similarity=round(hit.similarity, 4),
-                        ))
+            fresh, dropped = engine.filter(fresh)
+            for r in dropped:
+                seen_ids.discard(r.id)
+            result.rejected.extend(dropped)
             # rejected first: a draft counts as done once it is in either file
             append_jsonl(files["rejected"], result.rejected)
             append_jsonl(files["data"], fresh)
@@ -225,19 +180,6 @@ class LocalRun:
             if self.on_progress:
                 self.on_progress(len(accepted), self.recipe.n, self._rates(accepted, rejected))
         return self._finish(accepted, rejected, previous, started)
-
-    def _near_duplicate_filter(self, accepted: list[Record]) -> NearDuplicateFilter | None:
-        """The recipe's near-duplicate filter, already holding the accepted records."""
-        config = self.recipe.dedup
-        if not config.enabled:
-            return None
-        near = NearDuplicateFilter(
-            jaccard=config.jaccard, cosine=config.cosine, num_perm=config.num_perm,
-            bands=config.bands, seed=self.recipe.seed,
-        )
-        if accepted:  # a resumed run: index what was kept before
-            near.check([r.text for r in accepted], [r.id for r in accepted])
-        return near
 
     # ------------------------------------------------------------- bookkeeping
     def _previous_progress(self) -> dict[str, Any]:
@@ -283,14 +225,17 @@ class LocalRun:
         wall = previous["wall_seconds"] + time.perf_counter() - started
         reasons = Counter(r.rejected.operator for r in rejected if r.rejected)
         manifest = {
-            "task": self.recipe.task,
+            "task": self.recipe.task.name,
+            "kind": self.recipe.task.kind,
+            "unit": self.engine.ctx.unit,
             "recipe_sha256": self.recipe.sha256(),
             "created_at": datetime.now(UTC).isoformat(),
             "backend": self.backend.identity.model_dump(),
             "versions": package_versions(),
             "wanted": self.recipe.n,
             **self._rates(accepted, rejected),
-            "counts_per_label": dict(sorted(Counter(r.label for r in accepted).items())),
+            "counts_per_label": dict(sorted(Counter(
+                self.recipe.task.stratum_of(r) for r in accepted).items())),
             "rejections_by_operator": dict(reasons),
             **trail_stats(accepted + rejected),
             "tokens_in": usage.get("tokens_in", 0),
@@ -369,7 +314,7 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
         run_file,
         {
             "recipe_sha256": recipe.sha256(),
-            "recipe": recipe.model_dump(mode="json"),
+            "recipe": recipe.model_dump(mode="json", exclude_none=True),
             "started_at": datetime.now(UTC).isoformat(),
         },
     )

@@ -1,15 +1,18 @@
 """Recipe schema: a declarative YAML task description, validated by pydantic.
 
-A recipe names the task, its labels (each with a one-line description, no examples)
-and how to generate. Unknown fields, missing labels and wrong types are errors that
-name the field and, for YAML files, the line. Python users build :class:`Recipe`
-directly.
+A recipe names the task (a discriminated union on ``kind``: for ``classification``, labels
+with one-line descriptions and no examples), the generation steps (a discriminated union on
+``type``, or the TarGEN preset that expands to them) and the backend. Unknown fields, kinds
+and step types, missing labels, wrong types, a step reading what nothing earlier wrote, and
+a template with an unknown field are errors that name the field and, for YAML files, the
+line. Python users build :class:`Recipe` directly.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
@@ -17,13 +20,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from synthloom.errors import UserInputError
-from synthloom.records import sha256_text, stable_json
+from synthloom.operators.base import check_template_overrides
+from synthloom.pipeline.fingerprint import fingerprint
+from synthloom.pipeline.presets import CoverageConfig, DedupConfig, TargenConfig, expand
+from synthloom.pipeline.steps import STEP_TYPES, AnyStep, StepConfig, check_flow
+from synthloom.tasks import TASK_KINDS
 
 
 class _Strict(BaseModel):
@@ -55,60 +61,6 @@ class BackendConfig(_Strict):
         return self
 
 
-class TargenConfig(_Strict):
-    """TarGEN knobs (arXiv 2310.17876).
-
-    Attributes:
-        contexts: number of contexts (settings) the model is asked for in step 1, or a
-            list of settings to use instead (step 1 is then skipped).
-        contexts_per_label: ask for contexts per label ("settings where <label> texts
-            happen") rather than once for the task. On BBC News with the embedded model,
-            task-wide contexts came back as football clubs and leaked football into every
-            label; per-label contexts cannot contradict their label.
-        seeds_per_pair: instance seeds asked for per (context, label) pair in step 2.
-        label_distribution: ``balanced`` or a mapping label -> weight (normalised).
-        self_correction: blind relabelling on or off (step 5).
-        self_correction_with_descriptions: show the label descriptions to the blind
-            labeller too (longer prompt, slower).
-        on_disagreement: ``regenerate`` (TarGEN: regenerate up to ``max_regenerations``
-            times, then reject with the reason) or ``keep`` (keep the instance with its
-            disagreeing verdict and ``disagreement_trust_weight`` as its trust weight;
-            for when the labeller is weaker than the generator).
-        disagreement_trust_weight: trust weight of a kept disagreeing instance (0..1).
-        max_regenerations: regenerations after a self-correction disagreement
-            before the record is rejected.
-        max_attempts: tries for an answer that is valid JSON of the right shape.
-        max_words: asked length of a generated instance, in words.
-        instance_format: ``text`` (plain answer, validated) or ``json`` (grammar-constrained
-            ``{"text": ...}``; about 2.4x slower decode on the embedded model).
-        max_drafts_factor: stop planning after ``n * max_drafts_factor`` drafts, so a
-            label the model never gets right cannot loop forever.
-    """
-
-    contexts: int | list[str] = 8
-    contexts_per_label: bool = True
-    seeds_per_pair: int = Field(default=8, ge=1, le=50)
-    label_distribution: Literal["balanced"] | dict[str, float] = "balanced"
-    self_correction: bool = True
-    self_correction_with_descriptions: bool = False
-    on_disagreement: Literal["regenerate", "keep"] = "regenerate"
-    disagreement_trust_weight: float = Field(default=0.5, ge=0.0, le=1.0)
-    max_regenerations: int = Field(default=2, ge=0, le=10)
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    max_words: int = Field(default=45, ge=5, le=400)
-    instance_format: Literal["text", "json"] = "text"
-    max_drafts_factor: float = Field(default=3.0, ge=1.0)
-
-    @field_validator("contexts")
-    @classmethod
-    def _contexts(cls, v: int | list[str]) -> int | list[str]:
-        if isinstance(v, int) and not 1 <= v <= 200:
-            raise ValueError("must be between 1 and 200, or a list of settings")
-        if isinstance(v, list) and (not v or not all(str(c).strip() for c in v)):
-            raise ValueError("a list of contexts needs at least one non-empty setting")
-        return v
-
-
 class SamplingConfig(_Strict):
     """Sampling values for generation (labelling always uses temperature 0)."""
 
@@ -116,147 +68,127 @@ class SamplingConfig(_Strict):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
 
 
-class DedupConfig(_Strict):
-    """Streaming near-duplicate rejection during generation (off unless a threshold is set).
+#: the discriminated union of every registered task kind, on ``kind``
+AnyTask = Annotated[Union[tuple(TASK_KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
 
-    Attributes:
-        jaccard: reject a record whose word-3-shingle set has estimated Jaccard similarity at
-            or above this with an accepted record's (MinHash LSH), in [0, 1].
-        cosine: reject a record whose MiniLM sentence embedding has cosine at or above this
-            with an accepted record's, in [0, 1].
-        num_perm: MinHash permutations; bands: LSH bands (``num_perm`` divisible by it;
-            default: chosen from the threshold, see ``lsh_bands``).
-    """
-
-    jaccard: float | None = Field(default=None, ge=0.0, le=1.0)
-    cosine: float | None = Field(default=None, ge=0.0, le=1.0)
-    num_perm: int = Field(default=128, ge=16, le=1024)
-    bands: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _bands_divide(self) -> DedupConfig:
-        if self.bands is not None and self.num_perm % self.bands:
-            raise ValueError(f"num_perm {self.num_perm} is not divisible by bands {self.bands}")
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        return self.jaccard is not None or self.cosine is not None
-
-
-class CoverageConfig(_Strict):
-    """Coverage and diversity knobs (all off by default).
-
-    Attributes:
-        taxonomy: a taxonomy YAML file (see ``synthloom taxonomy``); a relative path is
-            relative to the recipe file. Each draft gets a mix, one leaf per factor.
-        strategy: ``uniform``, ``weighted`` or ``quota`` sampling over leaves.
-        personas: give each draft a sampled writer persona (DiaSynth, arXiv 2409.19020).
-        characteristics: context characteristics sampled per draft, from
-            ``familiarity, emotional_state, formality, medium, location, agreement,
-            speech_features``.
-        complexify_fraction: share of instances rewritten harder with an Evol-Instruct
-            in-depth operation (arXiv 2304.12244), in [0, 1].
-        complexify_operations: which operations (default: all five).
-        meta_prompts: phrasings of the generation instruction rotated over drafts (1-3).
-    """
-
-    taxonomy: str | None = None
-    strategy: Literal["uniform", "weighted", "quota"] = "quota"
-    personas: bool = False
-    characteristics: list[str] = Field(default_factory=list)
-    complexify_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
-    complexify_operations: list[str] = Field(default_factory=list)
-    meta_prompts: int = Field(default=1, ge=1, le=3)
-
-    @field_validator("characteristics", "complexify_operations")
-    @classmethod
-    def _known_names(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        from synthloom.operators.generate.evol_complexify import OPERATIONS
-        from synthloom.operators.plan.personas import CHARACTERISTICS
-
-        known = CHARACTERISTICS if info.field_name == "characteristics" else OPERATIONS
-        unknown = sorted(set(v) - set(known))
-        if unknown:
-            raise ValueError(f"unknown {info.field_name} {unknown}; known: {sorted(known)}")
-        return v
+_LEGACY_TASK_FIELDS = ("kind", "description", "labels", "unit")
 
 
 class Recipe(_Strict):
-    """A classification task description and how to generate data for it.
+    """A task and how to generate data for it.
 
     Attributes:
-        task: task name (letters, digits, ``_``, ``-``).
-        description: what the texts are, one or two sentences.
-        labels: label -> one-line description; at least two labels.
+        task: the task, a discriminated union on ``kind`` (see :mod:`synthloom.tasks`).
+            The older flat spelling (``task: NAME`` with ``description``, ``labels`` and
+            optionally ``unit`` and ``kind`` at the top level) is read as the same thing.
         n: accepted synthetic records wanted.
         seed: master random seed (plans and sampler seeds derive from it).
         chunk_size: drafts per checkpoint (records are written after each chunk).
         backend: which LLM answers.
         sampling: sampling values for generation.
-        targen: TarGEN knobs.
-        dedup: streaming near-duplicate rejection (MinHash LSH, embedding cosine).
-        coverage: taxonomy mixes, personas, context characteristics, complexification.
+        steps: the generation steps in engine order (see
+            :mod:`synthloom.pipeline.steps.base`); when absent, the TarGEN preset
+            (``targen``, ``coverage``, ``dedup``) expands to them.
+        templates: prompt template overrides, ``{"<operator>.<key>": text}``, e.g.
+            ``targen.instance_generation.user``; a template may use only the fields the
+            operator fills. Their sha256 is in every record's operator trail.
+        targen, coverage, dedup: the preset sections (read once, then None: the recipe
+            holds the steps they expand to).
+
+    Raises:
+        pydantic.ValidationError: on any invalid field (``load_recipe`` turns it into a
+            one-line :class:`UserInputError` with the YAML line).
     """
 
-    task: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
-    description: str = Field(min_length=1)
-    labels: dict[str, str]
+    task: AnyTask
     n: int = Field(default=300, ge=1)
     seed: int = 13
     chunk_size: int = Field(default=10, ge=1)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    targen: TargenConfig = Field(default_factory=TargenConfig)
-    dedup: DedupConfig = Field(default_factory=DedupConfig)
-    coverage: CoverageConfig = Field(default_factory=CoverageConfig)
+    steps: list[AnyStep] = Field(default_factory=list)
+    templates: dict[str, str] = Field(default_factory=dict)
+    targen: TargenConfig | None = None
+    coverage: CoverageConfig | None = None
+    dedup: DedupConfig | None = None
 
-    @field_validator("labels")
+    @model_validator(mode="before")
     @classmethod
-    def _two_labels(cls, v: dict[str, str]) -> dict[str, str]:
-        if len(v) < 2:
-            raise ValueError("needs at least two labels, each with a one-line description")
-        for name, text in v.items():
-            if not str(name).strip() or not str(text).strip():
-                raise ValueError(f"label {name!r} needs a name and a description")
+    def _flat_task(cls, data: Any) -> Any:
+        """Read ``task: NAME`` + top-level description/labels/unit/kind as a task section."""
+        if isinstance(data, dict) and isinstance(data.get("task"), str):
+            data = dict(data)
+            moved = {k: data.pop(k) for k in _LEGACY_TASK_FIELDS if k in data}
+            data["task"] = {"name": data["task"], **moved}
+        if isinstance(data, dict) and isinstance(data.get("task"), dict):
+            data["task"] = {"kind": "classification", **data["task"]}
+        return data
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
+        operators = {op.name: op for step in STEP_TYPES.values() for op in step.operators}
+        for key, text in v.items():
+            name, _, template = key.rpartition(".")
+            if name not in operators:
+                raise ValueError(f"{key}: unknown operator {name!r}; known: {sorted(operators)}")
+            try:
+                check_template_overrides(operators[name], {template: text})
+            except UserInputError as e:
+                raise ValueError(str(e).removeprefix("templates: ")) from None
         return v
 
     @model_validator(mode="after")
-    def _distribution_labels(self) -> Recipe:
-        dist = self.targen.label_distribution
-        if isinstance(dist, dict):
-            unknown = sorted(set(dist) - set(self.labels))
-            if unknown:
-                raise ValueError(f"targen.label_distribution names unknown labels {unknown}")
-            if any(w < 0 for w in dist.values()) or sum(dist.values()) <= 0:
-                raise ValueError("targen.label_distribution weights must be >= 0, sum > 0")
+    def _expand_and_check(self) -> Recipe:
+        preset = [s for s in ("targen", "coverage", "dedup") if getattr(self, s) is not None]
+        if self.steps and preset:
+            raise ValueError(f"give either steps or the preset sections ({', '.join(preset)}), "
+                             "not both")
+        if not self.steps:
+            self.steps = expand(self.targen or TargenConfig(), self.coverage or CoverageConfig(),
+                                self.dedup or DedupConfig(), unit_given=bool(self.task.unit))
+            self.targen = self.coverage = self.dedup = None
+        check_flow(self.task.kind, self.task.known_fields(), self.steps)
+        labels = getattr(self.task, "labels", None)
+        for i, step in enumerate(self.steps):
+            dist = getattr(step, "distribution", None)
+            if labels is not None and isinstance(dist, dict):
+                unknown = sorted(set(dist) - set(labels))
+                if unknown:
+                    raise ValueError(f"steps.{i} ({step.type}): distribution names unknown "
+                                     f"labels {unknown}")
         return self
 
+    # ------------------------------------------------------------ conveniences
+    @property
+    def name(self) -> str:
+        """The task's name."""
+        return self.task.name
+
+    @property
+    def description(self) -> str:
+        """The task's description."""
+        return self.task.description
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The task's labels (``{}`` for a kind without labels)."""
+        return dict(getattr(self.task, "labels", {}) or {})
+
+    def steps_of(self, role: str) -> list[StepConfig]:
+        """The steps with ``role``, in order."""
+        return [s for s in self.steps if s.role == role]
+
     def sha256(self) -> str:
-        """Hash of the recipe's content (what a resumed run must match).
+        """The recipe fingerprint (see :mod:`synthloom.pipeline.fingerprint`)."""
+        return fingerprint(self)
 
-        Sections added after a recipe format was first used (``dedup``, ``coverage``) are
-        left out while they hold their defaults, so a recipe that does not use them keeps
-        its hash, and with it its plan ids and sampler seeds: its runs resume and
-        reproduce as before.
-        """
-        data = self.model_dump(mode="json")
-        for section, config in (("dedup", DedupConfig()), ("coverage", CoverageConfig())):
-            if getattr(self, section) == config:
-                del data[section]
-        return sha256_text(stable_json(data))
+    def quotas(self) -> dict[str, int]:
+        """Accepted records wanted per stratum (per label for classification), summing to n."""
+        (draft,) = self.steps_of("draft")
+        return draft.quotas(self.task.strata(), self.n)
 
-    def label_quotas(self) -> dict[str, int]:
-        """Accepted records wanted per label, summing to ``n``."""
-        dist = self.targen.label_distribution
-        weights = {k: 1.0 for k in self.labels} if dist == "balanced" else dict(dist)
-        total = sum(weights.values())
-        raw = {k: self.n * weights.get(k, 0.0) / total for k in self.labels}
-        quotas = {k: int(v) for k, v in raw.items()}
-        rest = self.n - sum(quotas.values())
-        for k in sorted(raw, key=lambda k: raw[k] - quotas[k], reverse=True)[:rest]:
-            quotas[k] += 1
-        return quotas
+    label_quotas = quotas
 
 
 def _line_of(node: Any, loc: tuple) -> int | None:
@@ -328,30 +260,66 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
+    _resolve_taxonomy_paths(data, path.parent)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
+        loc, msg = _explain(e.errors()[0], flat=isinstance(data.get("task"), str), data=data)
         field = ".".join(str(p) for p in loc) or "recipe"
         overridden = bool(loc) and overrides.get(str(loc[0])) is not None
         line = _line_of(node, loc) if node is not None and not overridden else None
         where = f" line {line}" if line else ""
         if overridden:
             where = " (value given on the command line)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        raise UserInputError(f"{path}{where}: {field}: {msg}") from e
-    taxonomy = recipe.coverage.taxonomy
-    if taxonomy is not None:
-        from synthloom.operators.plan.taxonomy import load_taxonomies
+        prefix = "" if not loc or msg.startswith(field + " ") else f" {field}:"
+        raise UserInputError(f"{path}{where}:{prefix} {msg}") from e
+    from synthloom.operators.plan.taxonomy import load_taxonomies
 
-        resolved = Path(taxonomy) if Path(taxonomy).is_absolute() else path.parent / taxonomy
-        load_taxonomies(resolved)  # a bad tree fails here, naming its node
-        coverage = recipe.coverage.model_copy(update={"taxonomy": str(resolved.resolve())})
-        recipe = recipe.model_copy(update={"coverage": coverage})
+    for step in recipe.steps:
+        if getattr(step, "taxonomy", None):
+            load_taxonomies(step.taxonomy)  # a bad tree fails here, naming its node
     return recipe
+
+
+def _resolve_taxonomy_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make relative taxonomy paths (coverage section or steps) relative to ``folder``."""
+    holders = [data.get("coverage")] + list(data.get("steps") or [])
+    for holder in holders:
+        if isinstance(holder, dict) and isinstance(holder.get("taxonomy"), str):
+            t = Path(holder["taxonomy"])
+            holder["taxonomy"] = str((t if t.is_absolute() else folder / t).resolve())
+
+
+def _explain(err: dict[str, Any], *, flat: bool, data: dict[str, Any]) -> tuple[tuple, str]:
+    """A pydantic error as (location in the YAML, one-line message)."""
+    raw = [p for p in err["loc"] if not str(p).startswith("function-")]
+    loc: list[Any] = []
+    for p in raw:  # drop discriminator tags pydantic puts in the path
+        if loc[-1:] == ["task"] and p in TASK_KINDS:
+            continue
+        if len(loc) >= 2 and loc[-2] == "steps" and isinstance(loc[-1], int) and p in STEP_TYPES:
+            continue
+        loc.append(p)
+    msg = err["msg"].removeprefix("Value error, ")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        msg = "unknown field"
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag_name = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
+        if kind == "union_tag_invalid":
+            msg = (f"unknown {tag_name} {err['ctx']['tag']!r}; known: "
+                   f"{err['ctx']['expected_tags']}")
+        else:
+            msg = f"needs a {tag_name}"
+        if flat and loc == ["task"] and "kind" in data:
+            loc = ["kind"]
+    if flat and loc[:1] == ["task"] and len(loc) > 1 and loc[1] in _LEGACY_TASK_FIELDS:
+        loc = loc[1:]
+    if not loc:
+        step = re.match(r"steps\.(\d+) ", msg)
+        if step:  # a step-flow error names its step: point at that step's line
+            return ("steps", int(step.group(1))), msg
+    return tuple(loc), msg
 
 
 def with_backend(

@@ -11,6 +11,7 @@ checks it blind, as for any instance). The operation goes into provenance.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 from synthloom.llm.base import ChatBackend, ChatResponse
 from synthloom.llm.structured import chat_validated
@@ -19,10 +20,10 @@ from synthloom.operators.targen.instance_generation import clean_text
 from synthloom.records import Record
 
 OPERATIONS: dict[str, str] = {
-    "add_constraints": "add one more specific condition or detail that the story must include",
-    "deepen": "go deeper into one aspect of the story: its causes or consequences",
+    "add_constraints": "add one more specific condition or detail that the text must include",
+    "deepen": "go deeper into one aspect of the text: its causes or consequences",
     "concretize": "replace general words with concrete names, numbers, places and dates",
-    "increase_reasoning": "make the reader connect two facts to see what the story is about",
+    "increase_reasoning": "make the reader connect two facts to see which label it has",
     "complicate_input": "mention a second, minor subject in passing, keeping the main one",
 }
 
@@ -37,20 +38,22 @@ class EvolComplexify(Operator):
         operations: names from :data:`OPERATIONS`.
         max_words: asked length of the rewrite, in words.
         seed, temperature, top_p: sampling.
+        description: the task description; unit: what one text is called.
+        templates: overrides of :attr:`templates`.
 
     Raises:
         ValueError: ``fraction`` outside [0, 1] or an unknown operation.
     """
 
     name = "evol.complexify"
-    version = "1"
+    version = "2"
     templates = {
-        "system": "You are an editor who rewrites news snippets.",
+        "system": "You rewrite texts for a dataset. The texts: {description}",
         "user": (
-            "Rewrite this snippet to make it richer and harder: {operation}.\n"
-            "It must still clearly be about {label} ({label_description}). "
-            "Keep it to about {max_words} words. Write only the new snippet.\n\n"
-            "Snippet: {text}"
+            "Rewrite this {unit} to make it richer and harder: {operation}.\n"
+            "Its label must still clearly be {label} ({label_description}). "
+            "Keep it to about {max_words} words. Write only the new {unit}.\n\n"
+            "Text: {text}"
         ),
     }
 
@@ -65,7 +68,12 @@ class EvolComplexify(Operator):
         seed: int = 0,
         temperature: float = 0.9,
         top_p: float = 0.95,
+        description: str = "",
+        unit: str = "text",
+        templates: Mapping[str, str] | None = None,
     ) -> None:
+        self.description, self.unit = description, unit
+        self.use_templates(templates)
         operations = list(operations or OPERATIONS)
         unknown = sorted(set(operations) - set(OPERATIONS))
         if unknown:
@@ -97,9 +105,9 @@ class EvolComplexify(Operator):
             r = records[i]
             label = r.provenance.target_label
             requests.append(self.request(
-                self.templates["system"],
+                self.templates["system"].format(description=self.description),
                 self.templates["user"].format(
-                    operation=OPERATIONS[op], label=label,
+                    operation=OPERATIONS[op], label=label, unit=self.unit,
                     label_description=self.labels[label], max_words=self.max_words,
                     text=r.text,
                 ),

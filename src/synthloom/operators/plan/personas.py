@@ -15,25 +15,27 @@ from collections.abc import Sequence
 
 from synthloom.operators.base import derived_seed
 
+# Generic lists: a persona is who writes the text, whatever the task's domain. Nothing
+# here may name a domain (tests/unit/test_domain_words.py checks it).
 OCCUPATIONS = (
-    "staff reporter", "freelance journalist", "local newspaper editor", "student blogger",
-    "retired teacher", "financial analyst", "nurse", "software engineer", "small-business owner",
-    "civil servant", "sports coach", "music critic", "farmer", "lawyer", "trade-union official",
-    "university lecturer", "press officer", "taxi driver", "marketing manager", "pensioner",
+    "student", "retired teacher", "nurse", "software engineer", "small-business owner",
+    "civil servant", "sports coach", "farmer", "lawyer", "shop assistant", "researcher",
+    "parent at home", "taxi driver", "marketing manager", "pensioner", "electrician",
+    "accountant", "chef", "social worker", "artist",
 )
-EXPERTISE = ("newcomer to the subject", "informed reader", "specialist")
+EXPERTISE = ("newcomer to the subject", "informed amateur", "specialist")
 AGE_BANDS = ("18-24", "25-34", "35-49", "50-64", "65+")
 BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 
 CHARACTERISTICS: dict[str, tuple[str, ...]] = {
-    "familiarity": ("writing for strangers", "writing for regular readers",
-                    "writing for colleagues"),
+    "familiarity": ("writing for strangers", "writing for acquaintances",
+                    "writing for colleagues", "writing for friends"),
     "emotional_state": ("calm", "excited", "worried", "annoyed", "hopeful", "sceptical"),
     "formality": ("formal", "neutral", "informal"),
-    "medium": ("newspaper article", "news website brief", "radio bulletin script",
-               "social media post", "newsletter item", "blog post"),
-    "location": ("London", "Manchester", "Glasgow", "Cardiff", "Belfast", "a small town",
-                 "abroad"),
+    "medium": ("written on a phone", "written on a computer", "handwritten and typed up",
+               "dictated", "written in a hurry", "carefully drafted"),
+    "location": ("a big city", "a small town", "a rural area", "abroad", "at home",
+                 "at work"),
     "agreement": ("neutral", "approving", "critical"),
     "speech_features": ("none", "a rhetorical question", "a direct quote",
                         "a colloquial phrase"),

@@ -6,6 +6,7 @@ asks for a list of domains or settings in which instances of the task could occu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints
@@ -33,16 +34,18 @@ class ContextGeneration(Operator):
         backend: the LLM.
         description: the task description from the recipe.
         n: contexts wanted.
+        unit: what one text is called in this task ("tweet", "legal clause").
+        templates: overrides of :attr:`templates` (a recipe's ``templates`` section).
         seed: master seed (each round's sampler seed derives from it).
         temperature, top_p: sampling values.
     """
 
     name = "targen.contexts"
-    version = "2"
+    version = "3"
     templates = {
         "system": "You are a helpful assistant. You answer in JSON.",
         "user": (
-            "Texts to create: {description}\n{about}"
+            "Texts to create: {description} Each one is a {unit}.\n{about}"
             "List {k} different settings where such texts could take place: places, "
             "communities, organisations or events. Each setting is a short phrase of 2 to 6 "
             "words. Make them varied.{avoid}\n"
@@ -56,11 +59,14 @@ class ContextGeneration(Operator):
         description: str,
         n: int,
         *,
+        unit: str = "text",
         seed: int = 0,
         temperature: float = 0.9,
         top_p: float = 0.95,
+        templates: Mapping[str, str] | None = None,
     ) -> None:
-        self.backend, self.description, self.n = backend, description, n
+        self.backend, self.description, self.n, self.unit = backend, description, n, unit
+        self.use_templates(templates)
         self.seed, self.temperature, self.top_p = seed, temperature, top_p
 
     def run(self, label: str | None = None, label_description: str = "") -> list[str]:
@@ -69,7 +75,7 @@ class ContextGeneration(Operator):
         With ``label``, the contexts are settings for texts of that label (used when the
         label is the subject matter, so a context cannot contradict it).
         """
-        about = f"They are about {label} ({label_description}).\n" if label else ""
+        about = f"Their label is {label}: {label_description}.\n" if label else ""
         found: dict[str, str] = {}
         rounds = -(-self.n // 10)
         for call in range(3 * rounds):
@@ -82,7 +88,8 @@ class ContextGeneration(Operator):
             request = self.request(
                 self.templates["system"],
                 self.templates["user"].format(
-                    description=self.description, about=about, k=k, avoid=avoid
+                    description=self.description, unit=self.unit, about=about, k=k,
+                    avoid=avoid,
                 ),
                 temperature=self.temperature,
                 top_p=self.top_p,

@@ -17,6 +17,7 @@ Two output formats:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -62,6 +63,9 @@ def clean_text(
 class InstanceGeneration(Operator):
     """Fill each draft record's ``inputs["text"]`` with an instance obeying its label constraint.
 
+    The prompt names the task's unit of text ("tweet", "patient question") and its
+    description, both from the recipe; it names no domain of its own.
+
     The prompt carries the label constraint and the instance seed; the context reaches
     the instance through its seed (which was written in that context), so a context
     with a strong topic of its own ("a football club") does not leak into every label.
@@ -77,31 +81,33 @@ class InstanceGeneration(Operator):
         temperature, top_p: sampling values.
         meta_prompts: how many phrasings of the instruction to rotate over (1 to 3); each
             draft gets one, chosen from its plan id, and its number is recorded.
+        unit: what one text is called in this task ("tweet", "legal clause").
+        templates: overrides of :attr:`templates` (a recipe's ``templates`` section).
     """
 
     name = "targen.instance_generation"
-    version = "3"
+    version = "4"
     templates = {
-        "system": "You are a journalist. {description}",
+        "system": "You write realistic examples for a dataset. The texts: {description}",
         "user": (
-            "Write one news snippet of about {max_words} words.\n"
-            "Topic: {label} ({label_description})\n"
-            "It reports this: {instance_seed}{plan_lines}\n"
-            "The topic must clearly be {label}. Write only the snippet.{json_hint}"
+            "Write one {unit} of about {max_words} words.\n"
+            "Label: {label} ({label_description})\n"
+            "It is about this: {instance_seed}{plan_lines}\n"
+            "Its label must clearly be {label}. Write only the {unit} itself.{json_hint}"
         ),
         # Alternative phrasings ("meta-prompts", Simula's local diversification): used
         # when ``meta_prompts > 1``, one per draft, chosen from its plan id.
         "user_2": (
-            "Topic: {label} ({label_description})\n"
-            "Event: {instance_seed}{plan_lines}\n"
-            "Report this event in a news snippet of roughly {max_words} words that a reader "
-            "would file under {label}. Give only the snippet.{json_hint}"
+            "Label: {label} ({label_description})\n"
+            "Situation: {instance_seed}{plan_lines}\n"
+            "Write a {unit} of roughly {max_words} words about this situation that anyone "
+            "would give the label {label}. Give only the {unit}.{json_hint}"
         ),
         "user_3": (
-            "You are covering {label} ({label_description}).\n"
-            "Story: {instance_seed}{plan_lines}\n"
-            "Write the opening of the article, about {max_words} words, so that its subject "
-            "is plainly {label}. Only the text, no title.{json_hint}"
+            "You are writing a {unit} with the label {label} ({label_description}).\n"
+            "Starting point: {instance_seed}{plan_lines}\n"
+            "Write it in about {max_words} words, so that its label is plainly {label}. "
+            "Only the {unit}, no title.{json_hint}"
         ),
     }
 
@@ -118,7 +124,11 @@ class InstanceGeneration(Operator):
         temperature: float = 0.9,
         top_p: float = 0.95,
         meta_prompts: int = 1,
+        unit: str = "text",
+        templates: Mapping[str, str] | None = None,
     ) -> None:
+        self.unit = unit
+        self.use_templates(templates)
         if not 1 <= meta_prompts <= 3:
             raise ValueError(f"meta_prompts must be 1, 2 or 3, got {meta_prompts}")
         self.meta_prompts = meta_prompts
@@ -144,6 +154,7 @@ class InstanceGeneration(Operator):
         json_hint = ' Answer as JSON: {"text": "..."}' if self.output_format == "json" else ""
         user = self.templates[self.template_name(draft)].format(
             max_words=self.max_words,
+            unit=self.unit,
             label=p.target_label,
             label_description=self.labels[p.target_label],
             instance_seed=p.instance_seed,

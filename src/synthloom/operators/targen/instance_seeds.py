@@ -5,14 +5,16 @@ a zero-shot prompt asks for short sentences set there; each becomes the kernel o
 instance. For topic-like tasks, where the label *is* the subject matter, a seed that
 ignores the label fights the label constraint (a small model follows the seed, and
 self-correction then rejects the instance). So seeds are asked per (context, label)
-pair: "events about <label> in <context>". The answer is plain text, one seed per
-line, validated line by line; this avoids JSON-grammar decoding, which costs about
-2.4x decode speed on the embedded model.
+pair: "situations a <unit> of <label> could be about, in <context>". The unit ("tweet",
+"legal clause") comes from the recipe; nothing here names a domain. The answer is plain
+text, one seed per line, validated line by line; this avoids JSON-grammar decoding, which
+costs about 2.4x decode speed on the embedded model.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from synthloom.llm.base import ChatBackend, ChatResponse
 from synthloom.llm.structured import chat_validated
@@ -40,20 +42,22 @@ class InstanceSeedGeneration(Operator):
         description: the task description from the recipe.
         labels: label -> one-line description.
         per_pair: seeds wanted per (context, label) pair.
+        unit: what one text is called in this task ("tweet", "legal clause").
+        templates: overrides of :attr:`templates`.
         seed: master seed.
         temperature, top_p: sampling values.
     """
 
     name = "targen.instance_seeds"
-    version = "2"
+    version = "3"
     templates = {
-        "system": "You are a news editor. {description}",
+        "system": "You help plan a varied dataset. The texts: {description}",
         "user": (
             "Setting: {context}\n"
-            "Subject: {label} ({label_description})\n"
-            "List {k} different news events about this subject in this setting. One event "
-            "per line, each a short sentence under 20 words naming concrete people, places, "
-            "organisations or numbers. Write only the list."
+            "Label: {label} ({label_description})\n"
+            "List {k} different concrete situations that a {unit} with this label could be "
+            "about, in this setting. One situation per line, each a short sentence under 20 "
+            "words naming concrete people, places, things or numbers. Write only the list."
         ),
     }
 
@@ -64,11 +68,15 @@ class InstanceSeedGeneration(Operator):
         labels: dict[str, str],
         per_pair: int,
         *,
+        unit: str = "text",
         seed: int = 0,
         temperature: float = 0.9,
         top_p: float = 0.95,
+        templates: Mapping[str, str] | None = None,
     ) -> None:
         self.backend, self.description, self.labels = backend, description, labels
+        self.unit = unit
+        self.use_templates(templates)
         self.per_pair, self.seed, self.temperature, self.top_p = per_pair, seed, temperature, top_p
 
     def _parse(self, response: ChatResponse) -> tuple[list[str] | None, str | None]:
@@ -93,7 +101,8 @@ class InstanceSeedGeneration(Operator):
             self.request(
                 system,
                 self.templates["user"].format(
-                    context=c, label=label, label_description=self.labels[label], k=self.per_pair
+                    context=c, label=label, label_description=self.labels[label],
+                    k=self.per_pair, unit=self.unit,
                 ),
                 temperature=self.temperature,
                 top_p=self.top_p,

@@ -1,0 +1,152 @@
+"""The engine: a recipe's steps built for one backend, run as plan -> draft -> chunks of
+generate -> transform -> check, for every task kind.
+
+Each role's runtime protocol (what :meth:`StepConfig.build` returns):
+
+- plan: ``run(artifacts) -> JSON value`` (saved as ``plan/<artifact>.json``; a resumed run
+  reads it back instead of asking again).
+- draft: ``start(artifacts)``, ``quotas(n)``, ``max_drafts(n)``,
+  ``next_strata(quotas, counts, k)``, ``draft(index, stratum, stratum_index) -> Record``,
+  ``stratum_of_draft(record)``.
+- annotate, generate, transform: ``__call__(records, attempt=0) -> records``, each record
+  with one more operator step (generate may mark records rejected).
+- check: ``__call__(records, attempt=0) -> records`` with a verdict each, ``passed(record)``,
+  ``reason(record, generations)``, ``name``, and ``config.on_fail`` /
+  ``fail_trust_weight`` / ``max_regenerations``.
+- filter: ``index(records)`` (what was accepted before a resume), ``filter(records) ->
+  (kept, rejected)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthloom.llm.base import ChatBackend
+from synthloom.pipeline.recipe import Recipe
+from synthloom.pipeline.steps import StepContext
+from synthloom.records import Record, write_json_atomic
+
+
+@dataclass
+class ChunkResult:
+    """Records that came out of one chunk: accepted ones and rejected ones (with reasons)."""
+
+    accepted: list[Record]
+    rejected: list[Record]
+
+
+class Engine:
+    """The steps of one recipe, built for one backend.
+
+    Args:
+        recipe: the validated recipe (its ``steps`` are in engine order).
+        backend: the LLM (normally a cached backend).
+    """
+
+    def __init__(self, recipe: Recipe, backend: ChatBackend) -> None:
+        self.recipe, self.backend = recipe, backend
+        self.ctx = StepContext(recipe, backend)
+        self.drafts: Any = None
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, plan_dir: Path) -> dict[str, Any]:
+        """Run the plan steps in order, each saved to ``plan_dir/<artifact>.json`` and read
+        back on a resumed run. Returns the artifacts.
+
+        Raises:
+            GenerationError: a plan step produced nothing usable.
+        """
+        plan_dir.mkdir(parents=True, exist_ok=True)
+        artifacts = self.ctx.artifacts
+        for step in self.recipe.steps_of("plan"):
+            path = plan_dir / f"{step.artifact}.json"
+            if path.exists():
+                artifacts[step.artifact] = json.loads(path.read_text(encoding="utf-8"))
+                continue
+            value = step.build(self.ctx).run(dict(artifacts))
+            write_json_atomic(path, value)
+            artifacts[step.artifact] = value
+        return artifacts
+
+    def start(self) -> None:
+        """Build the draft, record and filter steps over the plan artifacts (after
+        :meth:`plan`)."""
+        r, ctx = self.recipe, self.ctx
+        (draft,) = r.steps_of("draft")
+        self.drafts = draft.build(ctx)
+        self.drafts.start(ctx.artifacts)
+        self.annotators = [s.build(ctx) for s in r.steps_of("annotate")]
+        (generate,) = r.steps_of("generate")
+        self.generator = generate.build(ctx)
+        self.transforms = [s.build(ctx) for s in r.steps_of("transform")]
+        self.checks = [s.build(ctx) for s in r.steps_of("check")]
+        self.filters = [s.build(ctx) for s in r.steps_of("filter")]
+
+    # ---------------------------------------------------------------- drafts
+    def new_drafts(self, start: int, strata: list[str], per_stratum: dict[str, int]
+                   ) -> list[Record]:
+        """Drafts number ``start``, ``start + 1``, ... for ``strata`` (one each), annotated.
+
+        ``per_stratum`` counts drafts planned so far per stratum; it is updated.
+        """
+        chunk = []
+        for i, stratum in enumerate(strata):
+            chunk.append(self.drafts.draft(start + i, stratum, per_stratum.get(stratum, 0)))
+            per_stratum[stratum] = per_stratum.get(stratum, 0) + 1
+        for annotate in self.annotators:
+            chunk = annotate(chunk)
+        return chunk
+
+    # ----------------------------------------------------------------- chunk
+    def run_chunk(self, drafts: list[Record]) -> ChunkResult:
+        """Generate, transform and check one chunk of drafts.
+
+        A record failing a check is, by that check's ``on_fail``: regenerated (a new
+        attempt with new sampler seeds, up to ``max_regenerations`` times, then rejected
+        with the reason), kept at ``fail_trust_weight``, or rejected.
+        """
+        accepted: list[Record] = []
+        rejected: list[Record] = []
+        pending, attempt = drafts, 0
+        while pending:
+            generated = self.generator(pending, attempt=attempt)
+            rejected += [r for r in generated if r.rejected is not None]
+            batch = [r for r in generated if r.rejected is None]
+            for transform in self.transforms:
+                batch = transform(batch, attempt=attempt)
+            retry: list[Record] = []
+            for check in self.checks:
+                if not batch:
+                    break
+                passed = []
+                for r in check(batch, attempt=attempt):
+                    policy = check.config.on_fail
+                    if check.passed(r):
+                        passed.append(r)
+                    elif policy == "keep":
+                        weight = min(r.trust_weight, check.config.fail_trust_weight)
+                        passed.append(r.model_copy(update={"trust_weight": weight}))
+                    elif policy == "regenerate" and attempt < check.config.max_regenerations:
+                        retry.append(r)
+                    else:
+                        rejected.append(r.reject(check.name, check.reason(r, attempt + 1)))
+                batch = passed
+            accepted += [self.recipe.task.finalize(r) for r in batch]
+            pending, attempt = retry, attempt + 1
+        return ChunkResult(accepted=accepted, rejected=rejected)
+
+    def filter(self, records: list[Record]) -> tuple[list[Record], list[Record]]:
+        """Run the filter steps over freshly accepted records: ``(kept, rejected)``."""
+        rejected: list[Record] = []
+        for f in self.filters:
+            records, dropped = f.filter(records)
+            rejected += dropped
+        return records, rejected
+
+    def index(self, accepted: list[Record]) -> None:
+        """Give the filter steps the records accepted before a resume."""
+        for f in self.filters:
+            f.index(accepted)

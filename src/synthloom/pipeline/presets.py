@@ -1,0 +1,128 @@
+"""The TarGEN preset: a recipe's ``targen:``, ``coverage:`` and ``dedup:`` sections, which
+expand to an explicit list of steps.
+
+Recipes written before steps existed keep working unchanged, and a recipe that spells the
+same steps out gets the same fingerprint (the fingerprint is taken over the expanded steps).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from synthloom.pipeline.steps.base import StepConfig
+from synthloom.pipeline.steps.coverage import ComplexifyStep, CoverageStep
+from synthloom.pipeline.steps.filters import NearDuplicatesStep
+from synthloom.pipeline.steps.targen import (
+    ContextsStep,
+    GenerateStep,
+    InstanceSeedsStep,
+    LabelConstraintsStep,
+    SelfCorrectionStep,
+    UnitStep,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TargenConfig(_Strict):
+    """TarGEN knobs (arXiv 2310.17876); each maps to a step's field (see :func:`expand`).
+
+    Attributes:
+        contexts: contexts asked for in step 1, or a list of settings to use.
+        contexts_per_label: ask for contexts per label rather than once for the task.
+        seeds_per_pair: instance seeds per (context, label) pair in step 2.
+        label_distribution: ``balanced`` or label -> weight.
+        self_correction: blind relabelling on or off (step 5).
+        self_correction_with_descriptions: show label descriptions to the labeller.
+        on_disagreement: ``regenerate`` (then reject) or ``keep`` at
+            ``disagreement_trust_weight``.
+        disagreement_trust_weight: trust weight of a kept disagreeing instance.
+        max_regenerations: regenerations after a disagreement before rejecting.
+        max_attempts: tries for a valid answer.
+        max_words: asked instance length, in words.
+        instance_format: ``text`` or ``json``.
+        max_drafts_factor: stop after ``n * factor`` drafts.
+    """
+
+    contexts: int | list[str] = 8
+    contexts_per_label: bool = True
+    seeds_per_pair: int = Field(default=8, ge=1, le=50)
+    label_distribution: Literal["balanced"] | dict[str, float] = "balanced"
+    self_correction: bool = True
+    self_correction_with_descriptions: bool = False
+    on_disagreement: Literal["regenerate", "keep"] = "regenerate"
+    disagreement_trust_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_regenerations: int = Field(default=2, ge=0, le=10)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    max_words: int = Field(default=45, ge=5, le=400)
+    instance_format: Literal["text", "json"] = "text"
+    max_drafts_factor: float = Field(default=3.0, ge=1.0)
+
+    @field_validator("contexts")
+    @classmethod
+    def _contexts(cls, v: int | list[str]) -> int | list[str]:
+        return ContextsStep._contexts(v)
+
+
+class DedupConfig(_Strict):
+    """Streaming near-duplicate rejection (off unless a threshold is set); see
+    :class:`~synthloom.pipeline.steps.filters.NearDuplicatesStep`."""
+
+    jaccard: float | None = Field(default=None, ge=0.0, le=1.0)
+    cosine: float | None = Field(default=None, ge=0.0, le=1.0)
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    bands: int | None = Field(default=None, ge=1)
+
+
+class CoverageConfig(_Strict):
+    """Coverage knobs (all off by default); see
+    :class:`~synthloom.pipeline.steps.coverage.CoverageStep` and ``ComplexifyStep``.
+    ``meta_prompts`` goes to the generate step."""
+
+    taxonomy: str | None = None
+    strategy: Literal["uniform", "weighted", "quota"] = "quota"
+    personas: bool = False
+    characteristics: list[str] = Field(default_factory=list)
+    complexify_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    complexify_operations: list[str] = Field(default_factory=list)
+    meta_prompts: int = Field(default=1, ge=1, le=3)
+
+    @field_validator("characteristics", "complexify_operations")
+    @classmethod
+    def _known_names(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if info.field_name == "characteristics":
+            return CoverageStep._known(v)
+        return ComplexifyStep._known(v, info)
+
+
+def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
+           unit_given: bool) -> list[StepConfig]:
+    """The steps the three sections stand for, in engine order."""
+    t, c = targen, coverage
+    steps: list[StepConfig] = [] if unit_given else [UnitStep()]
+    steps += [
+        ContextsStep(n=t.contexts, per_label=t.contexts_per_label),
+        InstanceSeedsStep(per_pair=t.seeds_per_pair),
+        LabelConstraintsStep(distribution=t.label_distribution,
+                             max_drafts_factor=t.max_drafts_factor),
+    ]
+    if c.taxonomy or c.personas or c.characteristics:
+        steps.append(CoverageStep(taxonomy=c.taxonomy, strategy=c.strategy,
+                                  personas=c.personas, characteristics=c.characteristics))
+    steps.append(GenerateStep(max_words=t.max_words, format=t.instance_format,
+                              max_attempts=t.max_attempts, meta_prompts=c.meta_prompts))
+    if c.complexify_fraction > 0:
+        steps.append(ComplexifyStep(fraction=c.complexify_fraction,
+                                    operations=c.complexify_operations, max_words=t.max_words))
+    if t.self_correction:
+        steps.append(SelfCorrectionStep(
+            with_descriptions=t.self_correction_with_descriptions,
+            on_fail=t.on_disagreement, fail_trust_weight=t.disagreement_trust_weight,
+            max_regenerations=t.max_regenerations, max_attempts=t.max_attempts))
+    if dedup.jaccard is not None or dedup.cosine is not None:
+        steps.append(NearDuplicatesStep(**dedup.model_dump()))
+    return steps

@@ -1,0 +1,146 @@
+"""Steps: the typed, registered pieces a recipe's generation is made of.
+
+A recipe's ``steps`` is an ordered list, a pydantic discriminated union on ``type`` over
+the registered :class:`StepConfig` subclasses. Each config declares its **role** (where it
+runs in the engine), the fields it **reads** and **writes** (checked when the recipe loads:
+a step may only read what the task or an earlier step provides), the operators whose
+prompt templates a recipe may override, and :meth:`StepConfig.build`, which makes the
+runtime object from the config and a :class:`StepContext`.
+
+Roles, in the order the engine runs them (a recipe lists steps in this order):
+
+=========  ==========================================================================
+plan       runs once per run; returns a JSON value saved as ``plan/<artifact>.json``
+draft      exactly one; turns plan artifacts into draft records, one stratum at a time
+annotate   adds to each draft's plan (taxonomy mix, persona, characteristics)
+generate   exactly one; writes the kind's fields into each draft
+transform  rewrites generated records (complexification)
+check      gives each record a verdict; ``on_fail`` decides regenerate / keep / reject
+filter     streaming filters over accepted records (near-duplicates)
+=========  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from synthloom.llm.base import ChatBackend
+from synthloom.operators.base import Operator
+
+if TYPE_CHECKING:
+    from synthloom.pipeline.recipe import Recipe
+
+Role = Literal["plan", "draft", "annotate", "generate", "transform", "check", "filter"]
+ROLES: tuple[str, ...] = ("plan", "draft", "annotate", "generate", "transform", "check",
+                          "filter")
+
+#: step type -> StepConfig subclass; filled by :func:`register_step`.
+STEP_TYPES: dict[str, type[StepConfig]] = {}
+
+
+def register_step(cls: type[StepConfig]) -> type[StepConfig]:
+    """Class decorator: register a :class:`StepConfig` subclass under its ``type`` literal.
+
+    Raises:
+        ValueError: the type is registered twice.
+    """
+    name = cls.model_fields["type"].default
+    if name in STEP_TYPES and STEP_TYPES[name] is not cls:
+        raise ValueError(f"step type {name!r} registered twice")
+    STEP_TYPES[name] = cls
+    return cls
+
+
+@dataclass
+class StepContext:
+    """What a step's :meth:`StepConfig.build` gets: the recipe, the backend and the plan
+    artifacts made so far (``unit``, ``contexts``...)."""
+
+    recipe: Recipe
+    backend: ChatBackend
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> str:
+        """The task's unit of text: from the recipe, else the ``task.unit`` plan artifact."""
+        return self.recipe.task.unit or str(self.artifacts.get("unit") or "text")
+
+    @property
+    def sampled(self) -> dict[str, Any]:
+        """Seed and sampling values for generating operators."""
+        s = self.recipe.sampling
+        return {"seed": self.recipe.seed, "temperature": s.temperature, "top_p": s.top_p}
+
+    def templates(self, operator: type[Operator]) -> dict[str, str]:
+        """The recipe's template overrides for ``operator`` (``{key: text}``)."""
+        prefix = operator.name + "."
+        return {k.removeprefix(prefix): v for k, v in self.recipe.templates.items()
+                if k.startswith(prefix)}
+
+
+class StepConfig(BaseModel):
+    """Base of every step config. Subclasses set ``type`` (a Literal), the class variables
+    below and :meth:`build`.
+
+    Class attributes:
+        role: see the module docstring.
+        reads: fields that must be available before this step.
+        writes: fields this step makes available to later steps.
+        operators: operators whose templates a recipe may override for this step.
+        kinds: task kinds this step works with (None: every kind).
+        artifact: for plan steps, the name of the saved value (``plan/<artifact>.json``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    role: ClassVar[Role]
+    reads: ClassVar[frozenset[str]] = frozenset()
+    writes: ClassVar[frozenset[str]] = frozenset()
+    operators: ClassVar[tuple[type[Operator], ...]] = ()
+    kinds: ClassVar[frozenset[str] | None] = None
+    artifact: ClassVar[str | None] = None
+
+    def build(self, ctx: StepContext) -> Any:  # pragma: no cover - interface
+        """The runtime object for this step (see the engine for each role's protocol)."""
+        raise NotImplementedError
+
+    def fingerprint_data(self) -> dict[str, Any]:
+        """What of this config enters the recipe fingerprint (all of it, by default)."""
+        return self.model_dump(mode="json")
+
+
+def check_flow(kind: str, known: set[str], steps: Sequence[StepConfig]) -> None:
+    """Check a step list: roles in engine order, one draft and one generate step, kinds
+    supported, every read provided by the task or an earlier step.
+
+    Raises:
+        ValueError: naming the step (``steps.<i> (<type>)``) and what is wrong.
+    """
+    available = set(known)
+    last = 0
+    counts = {"draft": 0, "generate": 0}
+    for i, step in enumerate(steps):
+        where = f"steps.{i} ({step.type})"
+        if step.kinds is not None and kind not in step.kinds:
+            raise ValueError(f"{where}: does not work with task kind {kind!r}")
+        order = ROLES.index(step.role)
+        if order < last:
+            raise ValueError(f"{where}: a {step.role} step cannot come after a "
+                             f"{ROLES[last]} step (order: {', '.join(ROLES)})")
+        last = order
+        missing = sorted(step.reads - available)
+        if missing:
+            hint = " (give task.unit or a task.unit step)" if missing == ["unit"] else ""
+            raise ValueError(f"{where}: reads {missing[0]!r}, which neither the task nor an "
+                             f"earlier step provides{hint}")
+        available |= step.writes
+        if step.role in counts:
+            counts[step.role] += 1
+    for role, count in counts.items():
+        if count != 1:
+            raise ValueError(f"steps: need exactly one {role} step, found {count}")

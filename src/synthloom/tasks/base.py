@@ -1,0 +1,99 @@
+"""What every task kind declares: its record fields, its strata, and how to describe it.
+
+A task kind is one shape of data (``classification``: a text and its label; later
+``instruction``, ``preference``, ``dialogue``...). A recipe's ``task`` section is a pydantic
+discriminated union on ``kind`` over the registered kinds, so adding a kind is adding a
+file that subclasses :class:`TaskSpec`, decorates it with :func:`register_kind` and is
+imported by :mod:`synthloom.tasks`.
+
+This layer knows records, not LLMs or pipelines.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from synthloom.records import Record, record_id
+
+#: kind name -> TaskSpec subclass; filled by :func:`register_kind`.
+TASK_KINDS: dict[str, type[TaskSpec]] = {}
+
+
+def register_kind(cls: type[TaskSpec]) -> type[TaskSpec]:
+    """Class decorator: register a :class:`TaskSpec` subclass under its ``kind`` literal.
+
+    Raises:
+        ValueError: the kind is registered twice.
+    """
+    kind = cls.model_fields["kind"].default
+    if kind in TASK_KINDS and TASK_KINDS[kind] is not cls:
+        raise ValueError(f"task kind {kind!r} registered twice")
+    TASK_KINDS[kind] = cls
+    return cls
+
+
+class TaskSpec(BaseModel):
+    """A task: its name, what its texts are, and what one record of it holds.
+
+    Attributes:
+        kind: the discriminator (``classification``...).
+        name: task name (letters, digits, ``_``, ``-``); recorded in every record.
+        description: what the texts are, one or two sentences, in the user's domain.
+        unit: what one text is called ("tweet", "legal clause", "commit message"); prompts
+            use it instead of naming a domain. When absent, a ``task.unit`` plan step derives
+            it once from ``description`` and records it in ``plan/unit.json``.
+
+    Class attributes (declared by each kind):
+        input_fields: names of the record's input fields (``Record.inputs`` keys).
+        output_fields: names of its output fields (``label`` or ``Record.outputs`` keys).
+        stratum_name: what one stratum is for quotas (``label`` for classification).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    description: str = Field(min_length=1)
+    unit: str | None = Field(default=None, min_length=1, max_length=60)
+
+    input_fields: ClassVar[tuple[str, ...]] = ()
+    output_fields: ClassVar[tuple[str, ...]] = ()
+    stratum_name: ClassVar[str] = "stratum"
+
+    def strata(self) -> list[str]:
+        """The strata quotas are kept over (one ``"all"`` stratum by default)."""
+        return ["all"]
+
+    def stratum_of(self, record: Record) -> str:
+        """The stratum an accepted record counts toward."""
+        return "all"
+
+    def finalize(self, record: Record) -> Record:
+        """An accepted record as it is stored: its content id set (see ``record_id``)."""
+        return record.model_copy(update={"kind": self.kind, "id": record_id(
+            record.task, record.inputs, record.label, record.outputs)})
+
+    def known_fields(self) -> set[str]:
+        """Fields available to the first step: the task's own and, if given, ``unit``."""
+        return {"task", "description"} | ({"unit"} if self.unit else set())
+
+    def summary(self) -> dict[str, Any]:
+        """A short description for manifests and reports."""
+        return {"kind": self.kind, "name": self.name, "unit": self.unit}
+
+
+def quotas(strata: list[str], n: int, weights: dict[str, float] | None = None) -> dict[str, int]:
+    """``n`` split over ``strata`` by ``weights`` (equal when None), largest remainders first.
+
+    Returns ``{stratum: count}`` summing to ``n``; a stratum without weight gets 0.
+    """
+    weights = {k: 1.0 for k in strata} if weights is None else weights
+    total = sum(weights.get(k, 0.0) for k in strata)
+    raw = {k: n * weights.get(k, 0.0) / total for k in strata}
+    out = {k: int(v) for k, v in raw.items()}
+    rest = n - sum(out.values())
+    for k in sorted(raw, key=lambda k: raw[k] - out[k], reverse=True)[:rest]:
+        out[k] += 1
+    return out
