@@ -1,3 +1,27 @@
-"""synthloom: synthetic labelled training data with provenance, scored on real data."""
+"""synthloom: synthetic training data with provenance, scored on real data.
+
+``import synthloom`` gives :class:`Recipe`, :class:`Record`, :func:`load_recipe`,
+:func:`generate` and :func:`evaluate` (see :mod:`synthloom.api`); the CLI calls the same
+functions.
+"""
+
+from synthloom.api import evaluate, generate, read_run
+from synthloom.errors import GenerationError, UserInputError
+from synthloom.pipeline.recipe import Recipe, load_recipe
+from synthloom.records import Origin, Record
+from synthloom.tasks import ClassificationTask
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ClassificationTask",
+    "GenerationError",
+    "Origin",
+    "Recipe",
+    "Record",
+    "UserInputError",
+    "evaluate",
+    "generate",
+    "load_recipe",
+    "read_run",
+]

@@ -48,8 +48,8 @@ def generate(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in OUTPUT.")] = False,
 ) -> None:
-    """Generate a labelled synthetic dataset from a task description (TarGEN)."""
-    from synthloom.pipeline.local import run_recipe
+    """Generate a synthetic dataset from a recipe (the TarGEN preset, or its own steps)."""
+    from synthloom.api import generate as generate_data
     from synthloom.pipeline.recipe import load_recipe, with_backend
 
     try:
@@ -69,7 +69,7 @@ def generate(
                 status = f"accepted {rate:.0%}" if rate is not None else ""
                 progress.update(bar, completed=min(accepted, wanted), status=status)
 
-            manifest = run_recipe(recipe, output, resume=resume, on_progress=on_progress)
+            manifest = generate_data(recipe, output, resume=resume, on_progress=on_progress)
     except UserInputError as e:
         _fail(str(e))
     except (BackendError, GenerationError) as e:
@@ -101,31 +101,6 @@ def generate(
             f"[yellow]only {manifest['accepted']} of {manifest['wanted']} records "
             "were accepted within the draft budget (targen.max_drafts_factor)[/]"
         )
-
-
-def _generator_check(run_dir: Path, sample: int, max_words: int, seed: int):
-    """The generator's zero-shot check for this run, or None without a run.json recipe."""
-    from synthloom.evaluate.generator_check import generator_zero_shot
-    from synthloom.pipeline.recipe import Recipe
-
-    run_file = run_dir / "run.json"
-    if sample <= 0 or not run_file.exists():
-        return None
-    try:
-        recipe = Recipe.model_validate(json.loads(run_file.read_text(encoding="utf-8"))["recipe"])
-    except (ValueError, KeyError) as e:
-        raise UserInputError(f"{run_file}: not a synthloom run file ({e})") from e
-
-    def check(data):
-        from synthloom.pipeline.backends import make_backend
-
-        backend = make_backend(recipe.backend, run_dir / "cache.sqlite")
-        return generator_zero_shot(
-            backend, recipe.description, recipe.labels, data,
-            sample=sample, max_words=max_words, seed=seed,
-        )
-
-    return check
 
 
 def _print_evaluation(metrics: dict) -> None:
@@ -172,7 +147,9 @@ def evaluate(
     run_dir: Annotated[
         Path, typer.Argument(help="Output directory of a generate run.", metavar="DIR")
     ],
-    real: Annotated[str, typer.Option(help="'bbc_news' or a JSONL/CSV/Parquet file.")],
+    real: Annotated[str, typer.Option(
+        help="bbc_news, vader_tweets, vader_movie_reviews, vader_amazon_reviews, "
+             "vader_nyt_editorials, or a JSONL/CSV/Parquet file.")],
     student: Annotated[
         list[str] | None,
         typer.Option(help="Student (repeatable): tfidf-lr, embedding-lr or module:factory."),
@@ -202,34 +179,17 @@ def evaluate(
 
     Exits 1 when leakage into the real test split is above the threshold.
     """
-    from synthloom.datasets import load_real
-    from synthloom.evaluate.report import write_report
-    from synthloom.evaluate.summary import DEFAULT_STUDENTS, evaluate_synthetic
-    from synthloom.evaluate.tstr import write_metrics
+    from synthloom.api import evaluate as evaluate_run
 
-    students = student or list(DEFAULT_STUDENTS)
     try:
-        if not 0.0 <= leakage_threshold <= 1.0:
-            raise UserInputError(f"--leakage-threshold must be in [0, 1], got {leakage_threshold}")
-        if real_seed_size < 2:
-            raise UserInputError(f"--real-seed-size must be at least 2, got {real_seed_size}")
-        synthetic = _read_run(run_dir)
-        kwargs = (
-            {} if real == "bbc_news" else {"text_column": text_column, "label_column": label_column}
-        )
-        real_records = load_real(real, **kwargs)
-        check = _generator_check(run_dir, generator_sample, generator_max_words, seed)
         with console.status("evaluating") as status:
-            metrics = evaluate_synthetic(
-                synthetic, real_records, students=students, seed=seed,
-                real_seed_size=real_seed_size, leakage_threshold=leakage_threshold,
-                marginal_threshold=marginal_threshold, generator_check=check,
-                on_step=lambda step: status.update(f"evaluating: {step}"),
+            metrics = evaluate_run(
+                run_dir, real, students=student, text_column=text_column,
+                label_column=label_column, seed=seed, real_seed_size=real_seed_size,
+                generator_sample=generator_sample, generator_max_words=generator_max_words,
+                leakage_threshold=leakage_threshold, marginal_threshold=marginal_threshold,
+                report=report, on_step=lambda step: status.update(f"evaluating: {step}"),
             )
-        write_metrics(run_dir / "metrics.json", metrics)
-        if report:
-            with console.status("writing report.html"):
-                write_report(run_dir / "report.html", metrics, title=f"{run_dir} vs {real}")
     except UserInputError as e:
         _fail(str(e))
     except BackendError as e:
@@ -248,14 +208,9 @@ def evaluate(
 
 
 def _read_run(run_dir: Path) -> list:
-    from synthloom.records import read_jsonl, read_parquet
+    from synthloom.api import read_run
 
-    parquet, jsonl = run_dir / "data.parquet", run_dir / "data.jsonl"
-    if parquet.exists():
-        return read_parquet(parquet)
-    if jsonl.exists():
-        return list(read_jsonl(jsonl))
-    raise UserInputError(f"{run_dir}: no data.parquet or data.jsonl (run generate first)")
+    return read_run(run_dir)
 
 
 @app.command()

@@ -10,6 +10,7 @@ teacher's zero-shot judgement; one below it would have been better replaced by t
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from synthloom.evaluate.bootstrap import scores
@@ -28,6 +29,7 @@ def generator_zero_shot(
     max_words: int = 80,
     seed: int = 13,
     n_bootstrap: int = 1000,
+    templates: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Zero-shot accuracy of the generator model on a stratified real-test sample.
 
@@ -41,6 +43,8 @@ def generator_zero_shot(
         max_words: each text is cut to its first ``max_words`` words, bounding
             prompt tokens on long real documents.
         seed: sampling and bootstrap seed.
+        templates: the recipe's overrides of the self-correction templates, so the
+            generator is asked exactly as its self-correction step asked.
 
     Returns:
         ``{"n", "max_words", "unlabelled", "seconds", "labels_offered", "scores"}``;
@@ -52,7 +56,7 @@ def generator_zero_shot(
     """
     chosen = stratified_sample(data.real_test, sample, seed)
     texts = [_cut(r.text, max_words) for r in chosen]
-    labeller = SelfCorrection(backend, description, labels, seed=seed)
+    labeller = SelfCorrection(backend, description, labels, seed=seed, templates=templates)
     started = time.monotonic()
     predicted = labeller.classify(texts, [r.id for r in chosen])
     seconds = time.monotonic() - started

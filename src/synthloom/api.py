@@ -1,0 +1,184 @@
+"""The Python API: what ``import synthloom`` gives, and what the CLI calls.
+
+    import synthloom
+
+    recipe = synthloom.load_recipe("recipes/vader_tweets.yaml")      # or synthloom.Recipe(...)
+    manifest = synthloom.generate(recipe, "out/tweets", n=20)
+    metrics = synthloom.evaluate("out/tweets", real="vader_tweets", generator_sample=0)
+
+Both functions raise :class:`~synthloom.errors.UserInputError` on bad input (the CLI prints
+its message on one line and exits 2) and write nothing then.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from synthloom.errors import UserInputError
+from synthloom.llm.base import ChatBackend
+from synthloom.pipeline.local import ProgressCallback, run_recipe
+from synthloom.pipeline.recipe import Recipe, load_recipe, with_backend
+from synthloom.records import Record, read_jsonl, read_parquet
+
+
+def generate(
+    recipe: Recipe | str | Path,
+    out_dir: str | Path,
+    *,
+    n: int | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    resume: bool = False,
+    backend: ChatBackend | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Generate a synthetic dataset from a recipe into ``out_dir``.
+
+    Args:
+        recipe: a :class:`Recipe`, or the path of a recipe YAML file.
+        out_dir: output directory (see :mod:`synthloom.pipeline.local` for its files).
+        n: accepted records wanted, replacing the recipe's ``n``.
+        model: embedded model name or the server's model id, replacing the recipe's.
+        base_url: an OpenAI-compatible server (switches the backend to HTTP).
+        resume: continue the run in ``out_dir`` (nothing finished is redone or repeated).
+        backend: an LLM backend to use instead of the recipe's (e.g. a scripted one in tests).
+        on_progress: called after each chunk with ``(accepted, wanted, stats)``.
+
+    Returns:
+        The manifest (also in ``out_dir/manifest.json``): counts per stratum, acceptance
+        rate, tokens, LLM calls, wall seconds, the recipe fingerprint.
+
+    Raises:
+        UserInputError: a bad recipe or output directory (nothing is written).
+        BackendError, GenerationError: the LLM failed; finished records are kept.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, n=n)
+    elif n is not None:
+        recipe = recipe.model_copy(update={"n": n})
+        recipe = Recipe.model_validate(recipe.model_dump())
+    recipe = with_backend(recipe, model=model, base_url=base_url)
+    return run_recipe(recipe, out_dir, resume=resume, backend=backend, on_progress=on_progress)
+
+
+def read_run(run_dir: str | Path) -> list[Record]:
+    """The accepted records of a run (``data.parquet``, else ``data.jsonl``).
+
+    Raises:
+        UserInputError: the folder holds neither.
+    """
+    run_dir = Path(run_dir)
+    parquet, jsonl = run_dir / "data.parquet", run_dir / "data.jsonl"
+    if parquet.exists():
+        return read_parquet(parquet)
+    if jsonl.exists():
+        return list(read_jsonl(jsonl))
+    raise UserInputError(f"{run_dir}: no data.parquet or data.jsonl (run generate first)")
+
+
+def run_recipe_of(run_dir: str | Path) -> Recipe | None:
+    """The recipe a run was made with (from ``run.json``), or None without one.
+
+    Raises:
+        UserInputError: ``run.json`` is not a synthloom run file.
+    """
+    run_file = Path(run_dir) / "run.json"
+    if not run_file.exists():
+        return None
+    try:
+        return Recipe.model_validate(json.loads(run_file.read_text(encoding="utf-8"))["recipe"])
+    except (ValueError, KeyError) as e:
+        raise UserInputError(f"{run_file}: not a synthloom run file ({e})") from e
+
+
+def evaluate(
+    run_dir: str | Path,
+    real: str | Path | Sequence[Record],
+    *,
+    students: Sequence[str] | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    seed: int = 13,
+    real_seed_size: int = 50,
+    generator_sample: int = 100,
+    generator_max_words: int = 80,
+    leakage_threshold: float = 0.01,
+    marginal_threshold: float = 2.0,
+    report: bool = True,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Score a run's synthetic records against real data and write ``metrics.json`` (and
+    ``report.html``) into ``run_dir``.
+
+    Args:
+        run_dir: a generate run's output directory.
+        real: a named real source (``bbc_news``, ``vader_tweets``...), a JSONL/CSV/Parquet
+            file with text and label columns, or real records.
+        students: ``tfidf-lr``, ``embedding-lr`` or ``module:factory`` (default: both named).
+        text_column, label_column: columns of a real file.
+        seed: seed of the real splits, students and bootstrap.
+        real_seed_size: real records in the mixing and trust-weight experiments.
+        generator_sample: real test records the generator labels zero-shot (0: skip; the
+            only step that calls the LLM).
+        generator_max_words: words of each real text shown to the generator.
+        leakage_threshold: share of leaked synthetic texts that flags the run.
+        marginal_threshold: standardized difference above which a marginal is flagged.
+        report: also write the self-contained ``report.html``.
+        on_step: called with the name of each evaluation step as it starts.
+
+    Returns:
+        The metrics (see ``metrics.json``); ``metrics["leakage"]["flagged"]`` says whether
+        leakage is above the threshold.
+
+    Raises:
+        UserInputError: a bad argument, real file or run directory (nothing is written).
+        BackendError: the generator check could not reach the LLM.
+    """
+    from synthloom.datasets import load_real
+    from synthloom.evaluate.report import write_report
+    from synthloom.evaluate.summary import DEFAULT_STUDENTS, evaluate_synthetic
+    from synthloom.evaluate.tstr import write_metrics
+
+    run_dir = Path(run_dir)
+    if not 0.0 <= leakage_threshold <= 1.0:
+        raise UserInputError(f"--leakage-threshold must be in [0, 1], got {leakage_threshold}")
+    if real_seed_size < 2:
+        raise UserInputError(f"--real-seed-size must be at least 2, got {real_seed_size}")
+    synthetic = read_run(run_dir)
+    if isinstance(real, str | Path):
+        real_records = load_real(str(real), text_column=text_column, label_column=label_column)
+        real_name = str(real)
+    else:
+        real_records, real_name = list(real), "real records"
+    recipe = run_recipe_of(run_dir) if generator_sample > 0 else None
+    check = None
+    if recipe is not None:
+        def check(data):
+            from synthloom.evaluate.generator_check import generator_zero_shot
+            from synthloom.operators.targen.self_correction import SelfCorrection
+            from synthloom.pipeline.backends import make_backend
+            from synthloom.pipeline.steps import StepContext
+
+            backend = make_backend(recipe.backend, run_dir / "cache.sqlite")
+            try:
+                return generator_zero_shot(
+                    backend, recipe.description, recipe.labels, data, sample=generator_sample,
+                    max_words=generator_max_words, seed=seed,
+                    templates=StepContext(recipe, backend).templates(SelfCorrection))
+            finally:
+                backend.close()
+
+    metrics = evaluate_synthetic(
+        synthetic, real_records, students=list(students or DEFAULT_STUDENTS), seed=seed,
+        real_seed_size=real_seed_size, leakage_threshold=leakage_threshold,
+        marginal_threshold=marginal_threshold, generator_check=check, on_step=on_step)
+    write_metrics(run_dir / "metrics.json", metrics)
+    if report:
+        write_report(run_dir / "report.html", metrics, title=f"{run_dir} vs {real_name}")
+    return metrics
+
+
+__all__ = ["evaluate", "generate", "read_run", "run_recipe_of"]
