@@ -311,10 +311,15 @@ def _explain(err: dict[str, Any], *, flat: bool, data: dict[str, Any]) -> tuple[
                    f"{err['ctx']['expected_tags']}")
         else:
             msg = f"needs a {tag_name}"
-        if flat and loc == ["task"] and "kind" in data:
+        loc.append(tag_name)
+        if flat and loc == ["task", "kind"]:
             loc = ["kind"]
     if flat and loc[:1] == ["task"] and len(loc) > 1 and loc[1] in _LEGACY_TASK_FIELDS:
         loc = loc[1:]
+    if loc == ["templates"] and ": " in msg:  # the validator names the template's key
+        key, rest = msg.split(": ", 1)
+        if key in (data.get("templates") or {}):
+            loc, msg = ["templates", key], rest
     if not loc:
         step = re.match(r"steps\.(\d+) ", msg)
         if step:  # a step-flow error names its step: point at that step's line

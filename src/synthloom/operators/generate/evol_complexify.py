@@ -23,7 +23,7 @@ OPERATIONS: dict[str, str] = {
     "add_constraints": "add one more specific condition or detail that the text must include",
     "deepen": "go deeper into one aspect of the text: its causes or consequences",
     "concretize": "replace general words with concrete names, numbers, places and dates",
-    "increase_reasoning": "make the reader connect two facts to see which label it has",
+    "increase_reasoning": "make it take connecting two facts to see which label it has",
     "complicate_input": "mention a second, minor subject in passing, keeping the main one",
 }
 

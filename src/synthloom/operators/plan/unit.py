@@ -42,8 +42,8 @@ class UnitDerivation(Operator):
         "system": "You are a helpful assistant. You answer in JSON.",
         "user": (
             "A dataset holds texts of this kind: {description}\n"
-            "What is one such text called, in 1 to 4 words (for example: tweet, "
-            "support ticket, contract clause, product review)?\n"
+            "What is one such text called, in 1 to 4 words (for example: message, "
+            "report, question, note, entry)?\n"
             'Answer as JSON: {{"unit": "..."}}'
         ),
     }

@@ -121,10 +121,9 @@ def check_flow(kind: str, known: set[str], steps: Sequence[StepConfig]) -> None:
     Raises:
         ValueError: naming the step (``steps.<i> (<type>)``) and what is wrong.
     """
-    available = set(known)
     last = 0
     counts = {"draft": 0, "generate": 0}
-    for i, step in enumerate(steps):
+    for i, step in enumerate(steps):  # first the shape: kinds, engine order, counts
         where = f"steps.{i} ({step.type})"
         if step.kinds is not None and kind not in step.kinds:
             raise ValueError(f"{where}: does not work with task kind {kind!r}")
@@ -133,14 +132,16 @@ def check_flow(kind: str, known: set[str], steps: Sequence[StepConfig]) -> None:
             raise ValueError(f"{where}: a {step.role} step cannot come after a "
                              f"{ROLES[last]} step (order: {', '.join(ROLES)})")
         last = order
-        missing = sorted(step.reads - available)
-        if missing:
-            hint = " (give task.unit or a task.unit step)" if missing == ["unit"] else ""
-            raise ValueError(f"{where}: reads {missing[0]!r}, which neither the task nor an "
-                             f"earlier step provides{hint}")
-        available |= step.writes
         if step.role in counts:
             counts[step.role] += 1
     for role, count in counts.items():
         if count != 1:
             raise ValueError(f"steps: need exactly one {role} step, found {count}")
+    available = set(known)
+    for i, step in enumerate(steps):  # then the flow of fields
+        missing = sorted(step.reads - available)
+        if missing:
+            hint = " (give task.unit or a task.unit step)" if missing == ["unit"] else ""
+            raise ValueError(f"steps.{i} ({step.type}): reads {missing[0]!r}, which neither "
+                             f"the task nor an earlier step provides{hint}")
+        available |= step.writes

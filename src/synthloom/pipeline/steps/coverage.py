@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from synthloom.operators.base import with_step
 from synthloom.operators.generate.evol_complexify import OPERATIONS, EvolComplexify
@@ -68,13 +68,19 @@ class CoverageStep(StepConfig):
                              f"{sorted(CHARACTERISTICS)}")
         return v
 
+    _taxonomy_sha256: str | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any) -> None:
+        """Read the taxonomy file's content hash once, when the recipe is loaded."""
+        if self.taxonomy and Path(self.taxonomy).is_file():
+            self._taxonomy_sha256 = sha256_text(Path(self.taxonomy).read_text(encoding="utf-8"))
+
     def fingerprint_data(self) -> dict[str, Any]:
-        """The config with the taxonomy file's path replaced by the sha256 of its content."""
+        """The config with the taxonomy file's path replaced by the sha256 of its content
+        (as read when the recipe was loaded)."""
         data = self.model_dump(mode="json")
         if self.taxonomy:
-            path = Path(self.taxonomy)
-            data["taxonomy"] = {"sha256": sha256_text(path.read_text(encoding="utf-8"))
-                                if path.is_file() else None}
+            data["taxonomy"] = {"sha256": self._taxonomy_sha256}
         return data
 
     def build(self, ctx: StepContext) -> Any:
