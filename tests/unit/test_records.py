@@ -328,3 +328,52 @@ def test_parquet_failed_write_keeps_old_file(tmp_path: Path) -> None:
         write_parquet(path, boom())
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["d.parquet"]
+
+
+# ------------------------------------------------------- files of earlier versions
+
+_OLD_LINE = (
+    '{"id":"a1b2c3d4e5f60718","task":"bbc_news_topics","inputs":{"text":"Shares rose."},'
+    '"label":"business","origin":"synthetic","provenance":{"source":null,"backend":"llamacpp",'
+    '"model":"qwen2.5-coder-0.5b","model_sha256":null,"sampling":{},"recipe_sha256":"x",'
+    '"operators":[],"plan":{"id":"plan-1","context":"a bank","taxonomy_path":[],"persona":'
+    'null,"mix":{},"characteristics":{}},"instance_seed":"s","target_label":"business",'
+    '"label_constraint":null,"parents":[],"perturbation":null,"created_at":'
+    '"2026-11-01T10:00:00Z"},"verification":{"self_consistency":{"predicted":"politics",'
+    '"target":"business","agreed":false,"attempt":0},"judges":[],"verifiers":[]},'
+    '"trust_weight":0.5,"rejected":null}\n'
+)
+
+
+def test_data_jsonl_written_before_kinds_and_verdict_lists_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text(_OLD_LINE)
+    (record,) = list(read_jsonl(path))
+    assert record.kind == "classification" and record.outputs == {}
+    verdict = record.verdict("self_consistency")
+    assert verdict.passed is False and verdict.detail["predicted"] == "politics"
+    assert record.origin_of("text") is Origin.synthetic
+
+
+def test_data_parquet_written_before_kinds_still_loads(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = json.loads(_OLD_LINE)
+    row = {k: d[k] for k in ("id", "task", "origin", "label", "trust_weight")}
+    row["text"] = d["inputs"]["text"]
+    for col in ("inputs", "provenance", "verification"):
+        row[col] = json.dumps(d[col])
+    row["rejected"] = None
+    pq.write_table(pa.Table.from_pylist([row]), tmp_path / "data.parquet")
+    (record,) = read_parquet(tmp_path / "data.parquet")
+    assert record.text == "Shares rose." and record.verdict("self_consistency").passed is False
+
+
+def test_a_real_record_with_a_synthetic_field_is_refused() -> None:
+    with pytest.raises(ValueError, match="origin synthetic"):
+        Record(id="x", task="t", origin=Origin.real, field_origins={"label": Origin.synthetic})
+    teacher = Record(id="x", task="t", origin=Origin.synthetic, inputs={"text": "real text"},
+                     label="a", field_origins={"text": Origin.real})
+    assert teacher.origin_of("text") is Origin.real
+    assert teacher.origin_of("label") is Origin.synthetic

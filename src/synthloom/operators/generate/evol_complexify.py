@@ -97,8 +97,9 @@ class EvolComplexify(Operator):
         return (text, None) if text else (None, reason)
 
     def __call__(self, records: list[Record], attempt: int = 0) -> list[Record]:
-        """Records in order; the chosen ones with rewritten text (a failed rewrite keeps the
-        original text and records the reason)."""
+        """Records in order, each with one more operator step: ``evolved`` (rewritten text),
+        ``kept original`` (a failed rewrite, with the reason) or ``skipped`` (not among the
+        chosen fraction)."""
         picks = [(i, op) for i, r in enumerate(records) if (op := self.chosen(r))]
         requests = []
         for i, op in picks:
@@ -116,7 +117,7 @@ class EvolComplexify(Operator):
                 seed=derived_seed(self.name, self.seed, r.provenance.plan.id, attempt),
             ))
         results = chat_validated(self.backend, requests, self._parse) if requests else []
-        out = list(records)
+        out = [with_step(r, self.step("skipped")) for r in records]
         for (i, op), result in zip(picks, results, strict=True):
             r = records[i]
             if result.value is None:

@@ -1,0 +1,157 @@
+"""One contract for every registered step (in the spirit of scikit-learn's
+``check_estimator``): deterministic for a seed, never mutates its input, appends exactly one
+provenance step per record, and gives the same output on a resumed run (from the response
+cache, with no new LLM call). A new step type fails here until it has an example below."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+
+from synthloom.llm.base import ChatRequest
+from synthloom.llm.cache import CachedBackend, ResponseCache
+from synthloom.pipeline.recipe import Recipe
+from synthloom.pipeline.steps import STEP_TYPES, StepContext
+from synthloom.records import Origin, Plan, Provenance, Record
+from tests.unit.scripted import ScriptedBackend
+from tests.unit.test_coverage import TREE
+
+LABELS = {"alpha": "about alpha", "beta": "about beta"}
+
+#: one example config per registered step type
+EXAMPLES: dict[str, dict] = {
+    "task.unit": {},
+    "targen.contexts": {"n": 2},
+    "targen.instance_seeds": {"per_pair": 2},
+    "targen.label_constraints": {},
+    "coverage.plan": {"taxonomy": "TREE", "personas": True, "characteristics": ["formality"]},
+    "targen.generate": {"max_words": 10},
+    "evol.complexify": {"fraction": 0.5, "max_words": 10},
+    "targen.self_correction": {},
+    "filter.near_duplicates": {"jaccard": 0.5},
+}
+
+
+def respond(request: ChatRequest) -> str:
+    """A deterministic model for every prompt the registered steps send."""
+    schema = json.dumps(request.json_schema or {})
+    user = request.messages[-1]["content"]
+    seed = request.sampling.seed or 0
+    if '"contexts"' in schema:
+        return json.dumps({"contexts": [f"place {seed % 5}", f"hall {seed % 3}"]})
+    if '"unit"' in schema:
+        return json.dumps({"unit": "note"})
+    if '"label"' in schema:
+        return json.dumps({"label": "alpha" if "alpha" in user else "beta"})
+    if "concrete situations" in user:
+        return "\n".join(f"situation {i} number {seed % 97} happens here" for i in range(3))
+    label = re.search(r"(alpha|beta)", user)
+    return f"A note about {label.group(1) if label else 'alpha'} with number {seed % 1000} in it."
+
+
+def _recipe(tmp_path) -> Recipe:
+    (tmp_path / "tree.yaml").write_text(json.dumps(TREE))
+    return Recipe(task="toy", description="Toy notes.", labels=LABELS, unit="note",
+                  targen={"contexts": 2, "seeds_per_pair": 2})
+
+
+def _config(step_type: str, tmp_path):
+    example = dict(EXAMPLES[step_type])
+    if example.get("taxonomy") == "TREE":
+        example["taxonomy"] = str(tmp_path / "tree.yaml")
+    return STEP_TYPES[step_type].model_validate({"type": step_type, **example})
+
+
+def _records(role: str) -> list[Record]:
+    out = []
+    for i in range(4):
+        label = ("alpha", "beta")[i % 2]
+        planned = {"operator": "targen.label_constraints", "verdict": "planned",
+                   "detail": {"index": i, "label_index": i // 2}}
+        inputs = {} if role in ("annotate", "generate") else {
+            "text": f"A note about {label}, number {i}, with some words in it."}
+        out.append(Record(
+            id=f"plan-{i}", task="toy", origin=Origin.synthetic, inputs=inputs,
+            provenance=Provenance(plan=Plan(id=f"plan-{i}", context="place 1"),
+                                  instance_seed=f"situation {i}", target_label=label,
+                                  operators=[planned])))
+    return out
+
+
+ARTIFACTS = {"unit": "note", "contexts": {"alpha": ["place 1"], "beta": ["place 2"]},
+             "seeds": {"alpha": {"place 1": ["situation a one here", "situation a two here"]},
+                       "beta": {"place 2": ["situation b one here", "situation b two here"]}}}
+
+
+def _run(config, recipe, cache_path, role):
+    """Build the step over a fresh cached backend and run it once; returns (output,
+    input before, input after, LLM calls)."""
+    scripted = ScriptedBackend(respond)
+    backend = CachedBackend(scripted, ResponseCache(cache_path))
+    runtime = config.build(StepContext(recipe, backend, dict(ARTIFACTS)))
+    if role == "plan":
+        given = copy.deepcopy(ARTIFACTS)
+        output = runtime.run(given)
+        before, after = ARTIFACTS, given
+    elif role == "draft":
+        runtime.start(copy.deepcopy(ARTIFACTS))
+        output = [runtime.draft(i, s, i // 2) for i, s in enumerate(["alpha", "beta"] * 2)]
+        before = after = None
+    elif role == "filter":
+        given = _records(role)
+        before = [r.model_dump() for r in given]
+        kept, rejected = runtime.filter(given)
+        output = (kept, rejected)
+        after = [r.model_dump() for r in given]
+    else:
+        given = _records(role)
+        before = [r.model_dump() for r in given]
+        output = runtime(given)
+        after = [r.model_dump() for r in given]
+    backend.cache.close()
+    return output, before, after, len(scripted.requests)
+
+
+def _dump(output):
+    if isinstance(output, tuple):
+        return tuple(_dump(o) for o in output)
+    if isinstance(output, list) and output and isinstance(output[0], Record):
+        return [r.model_dump(exclude={"provenance": {"created_at"}}) for r in output]
+    return output
+
+
+def test_every_registered_step_has_an_example():
+    assert set(EXAMPLES) == set(STEP_TYPES)
+
+
+@pytest.mark.parametrize("step_type", sorted(STEP_TYPES))
+def test_step_contract(step_type, tmp_path):
+    config = _config(step_type, tmp_path)
+    recipe = _recipe(tmp_path)
+    role = config.role
+    first, before, after, calls = _run(config, recipe, tmp_path / "a.sqlite", role)
+    # never mutates its input
+    assert before == after
+    # deterministic for a seed: a fresh run over a fresh cache gives the same output
+    second, *_ = _run(config, recipe, tmp_path / "b.sqlite", role)
+    assert _dump(first) == _dump(second)
+    # same output on a resumed run: from the cache, no LLM call
+    resumed, _, _, resumed_calls = _run(config, recipe, tmp_path / "a.sqlite", role)
+    assert _dump(resumed) == _dump(first)
+    assert resumed_calls == 0
+    # appends exactly one provenance step per record
+    if role in ("annotate", "generate", "transform", "check"):
+        assert len(first) == 4
+        for r in first:
+            assert len(r.provenance.operators) == 2, [s.operator for s in r.provenance.operators]
+    if role == "draft":
+        assert all(len(r.provenance.operators) == 1 for r in first)
+    if role == "filter":
+        kept, rejected = first
+        assert len(kept) + len(rejected) == 4
+        assert all(r.rejected and r.rejected.operator == config.type for r in rejected)
+    if role == "check":
+        assert all(r.verification and r.verification[-1].by for r in first)
