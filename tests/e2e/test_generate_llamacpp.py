@@ -56,9 +56,11 @@ def test_generate_writes_dataset_with_provenance_and_evaluates(tmp_path, small_r
     for r in data:
         assert r.origin == "synthetic" and r.label in ("sport", "tech")
         assert r.provenance.model_sha256 == MODELS[SMALL_MODEL].sha256
-        verdict = r.verification.self_consistency
-        assert verdict["target"] == r.label and verdict["predicted"] in ("sport", "tech", None)
-        assert r.trust_weight == (1.0 if verdict["agreed"] else 0.5)
+        verdict = r.verdict("self_consistency")
+        assert verdict.by == "targen.self_correction/smollm2-135m"
+        assert verdict.detail["target"] == r.label
+        assert verdict.detail["predicted"] in ("sport", "tech", None)
+        assert r.trust_weight == (1.0 if verdict.passed else 0.5)
         assert len(r.text.split()) >= 5
     for r in rejected:
         assert r.rejected.reason
