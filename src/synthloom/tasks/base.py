@@ -16,22 +16,14 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthloom.records import Record, record_id
+from synthloom.registry import registrar
 
 #: kind name -> TaskSpec subclass; filled by :func:`register_kind`.
 TASK_KINDS: dict[str, type[TaskSpec]] = {}
 
 
-def register_kind(cls: type[TaskSpec]) -> type[TaskSpec]:
-    """Class decorator: register a :class:`TaskSpec` subclass under its ``kind`` literal.
-
-    Raises:
-        ValueError: the kind is registered twice.
-    """
-    kind = cls.model_fields["kind"].default
-    if kind in TASK_KINDS and TASK_KINDS[kind] is not cls:
-        raise ValueError(f"task kind {kind!r} registered twice")
-    TASK_KINDS[kind] = cls
-    return cls
+#: class decorator: register a :class:`TaskSpec` subclass under its ``kind`` literal
+register_kind = registrar(TASK_KINDS, "kind", "task kind")
 
 
 class TaskSpec(BaseModel):

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from synthloom.llm.base import ChatBackend
 from synthloom.operators.base import Operator
+from synthloom.registry import registrar
 
 if TYPE_CHECKING:
     from synthloom.pipeline.recipe import Recipe
@@ -42,17 +43,8 @@ ROLES: tuple[str, ...] = ("plan", "draft", "annotate", "generate", "transform", 
 STEP_TYPES: dict[str, type[StepConfig]] = {}
 
 
-def register_step(cls: type[StepConfig]) -> type[StepConfig]:
-    """Class decorator: register a :class:`StepConfig` subclass under its ``type`` literal.
-
-    Raises:
-        ValueError: the type is registered twice.
-    """
-    name = cls.model_fields["type"].default
-    if name in STEP_TYPES and STEP_TYPES[name] is not cls:
-        raise ValueError(f"step type {name!r} registered twice")
-    STEP_TYPES[name] = cls
-    return cls
+#: class decorator: register a :class:`StepConfig` subclass under its ``type`` literal
+register_step = registrar(STEP_TYPES, "type", "step type")
 
 
 @dataclass
