@@ -7,10 +7,14 @@ Usage::
     backend.requests  # every request answered, in arrival order
 
 ``respond`` maps one request to its answer text, a :class:`ChatResponse` (to script
-``finish_reason`` etc.; its token counts are replaced by word counts) or a
-:class:`BackendError` (returned in the request's slot, as a real backend does after
+``finish_reason``, ``tool_calls`` etc.; its token counts are replaced by word counts) or
+a :class:`BackendError` (returned in the request's slot, as a real backend does after
 its retries). Token usage is counted in words: ``tokens_in`` = words in all message
-contents, ``tokens_out`` = words in the answer.
+contents (or in the prompt), ``tokens_out`` = words in the answer.
+
+``complete(requests)`` answers raw :class:`CompletionRequest` the same way, with the same
+``respond`` function (which tells the two apart by type), so the backend is a
+:class:`~synthloom.llm.base.CompletionBackend`.
 
 ``fail_after=k`` simulates a crash: once ``k`` requests have been answered (responses
 and errors alike), ``chat()`` raises ``RuntimeError("scripted crash")``. The request
@@ -28,15 +32,22 @@ from synthloom.llm.base import (
     BackendIdentity,
     ChatRequest,
     ChatResponse,
+    CompletionRequest,
     TokenUsage,
 )
 
-Respond = Callable[[ChatRequest], str | ChatResponse | BackendError]
+Respond = Callable[[ChatRequest | CompletionRequest], str | ChatResponse | BackendError]
 
 
-def words_in(request: ChatRequest) -> int:
-    """Words in all message contents of ``request`` (the scripted ``tokens_in``)."""
-    return sum(len(m.get("content", "").split()) for m in request.messages)
+def words_in(request: ChatRequest | CompletionRequest) -> int:
+    """Words in all message contents (or the prompt) of ``request`` (scripted ``tokens_in``).
+
+    A message without content (an assistant message carrying only ``tool_calls``)
+    counts 0.
+    """
+    if isinstance(request, CompletionRequest):
+        return len(request.prompt.split())
+    return sum(len((m.get("content") or "").split()) for m in request.messages)
 
 
 class ScriptedBackend:
@@ -52,8 +63,9 @@ class ScriptedBackend:
         preferred_batch: batch size a :class:`~synthloom.llm.cache.CachedBackend` uses.
 
     Attributes:
-        requests: every request answered, in arrival order.
-        batches: the size of each ``chat()`` call received (crashed calls included).
+        requests: every request answered, chat and completion alike, in arrival order.
+        batches: the size of each ``chat()``/``complete()`` call received (crashed calls
+            included).
         closed: True once ``close()`` was called.
     """
 
@@ -72,12 +84,23 @@ class ScriptedBackend:
         self.preferred_batch = preferred_batch
         self.fail_after = fail_after
         self.seconds = seconds
-        self.requests: list[ChatRequest] = []
+        self.requests: list[ChatRequest | CompletionRequest] = []
         self.batches: list[int] = []
         self.closed = False
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
         """Answer each request in order with ``respond``; see the module docstring."""
+        return self._answer(requests)
+
+    def complete(
+        self, requests: Sequence[CompletionRequest]
+    ) -> list[ChatResponse | BackendError]:
+        """Answer each raw completion in order with ``respond``, as :meth:`chat` does."""
+        return self._answer(requests)
+
+    def _answer(
+        self, requests: Sequence[ChatRequest | CompletionRequest]
+    ) -> list[ChatResponse | BackendError]:
         self.batches.append(len(requests))
         out: list[ChatResponse | BackendError] = []
         for request in requests:

@@ -1,4 +1,5 @@
-"""Tests for synthloom.llm.cache: keys, hits and misses, persistence, order, errors."""
+"""Tests for synthloom.llm.cache: keys, hits and misses, persistence, order, errors,
+and raw completions and tool calls in the cache."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from synthloom.llm.base import (
     ChatBackend,
     ChatRequest,
     ChatResponse,
+    CompletionBackend,
+    CompletionRequest,
     SamplingParams,
 )
 from synthloom.llm.cache import CachedBackend, ResponseCache, cache_key
@@ -330,3 +333,193 @@ def test_preferred_batch_passed_through(cache: ResponseCache) -> None:
     backend, _ = cached(cache, preferred_batch=5)
     assert backend.preferred_batch == 5
     assert backend.identity == BackendIdentity(backend="scripted", model="scripted-model")
+
+
+# ------------------------------------------- tools and raw completions in the cache
+
+# Keys computed with the code before ChatRequest had tools/tool_choice (commit 5ad6691):
+# a request that does not use them must keep its key, so existing caches stay valid.
+PINNED_PLAIN_KEY = "d3b0bbef13d47bdcbcd161395cf341abb766fad71eb68dc17902135b4e8aa222"
+PINNED_FULL_KEY = "7b3615c80a3b46c19c7292e4748860df3ed8620546c0ceccdeb094339932376c"
+
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_cache_key_of_requests_without_tools_is_unchanged() -> None:
+    assert cache_key(BackendIdentity(backend="scripted", model="m"), req()) == PINNED_PLAIN_KEY
+    full = ChatRequest(
+        messages=(
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "classify this"},
+        ),
+        sampling=SamplingParams(temperature=0.7, max_tokens=64, stop=("\n",)),
+        json_schema=SCHEMA,
+    )
+    ident = BackendIdentity(
+        backend="llamacpp",
+        model="qwen2.5-coder-0.5b",
+        model_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    )
+    assert cache_key(ident, full) == PINNED_FULL_KEY
+
+
+def test_cache_key_changes_with_tools_and_tool_choice() -> None:
+    ident = BackendIdentity(backend="scripted", model="m")
+    plain = cache_key(ident, req())
+    with_tools = cache_key(ident, req(tools=(TOOL,)))
+    auto = cache_key(ident, req(tools=(TOOL,), tool_choice="auto"))
+    forced = cache_key(
+        ident,
+        req(tools=(TOOL,), tool_choice={"type": "function", "function": {"name": "get_weather"}}),
+    )
+    assert len({plain, with_tools, auto, forced}) == 4
+    other_tool = {**TOOL, "function": {**TOOL["function"], "description": "Weather"}}
+    assert cache_key(ident, req(tools=(other_tool,))) != with_tools
+
+
+def test_cache_key_of_messages_with_tool_calls() -> None:
+    ident = BackendIdentity(backend="scripted", model="m")
+    call = {
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+
+    def conversation(arguments: str) -> ChatRequest:
+        tool_call = {**call, "function": {**call["function"], "arguments": arguments}}
+        return req(tools=(TOOL,)).model_copy(
+            update={
+                "messages": (
+                    {"role": "user", "content": "weather in Paris?"},
+                    {"role": "assistant", "content": None, "tool_calls": [tool_call]},
+                    {"role": "tool", "tool_call_id": "call_0", "content": "sunny, 21 C"},
+                )
+            }
+        )
+
+    assert cache_key(ident, conversation('{"city": "Paris"}')) == cache_key(
+        ident, conversation('{"city": "Paris"}')
+    )
+    assert cache_key(ident, conversation('{"city": "Paris"}')) != cache_key(
+        ident, conversation('{"city": "Rome"}')
+    )
+
+
+def creq(prompt: str = "classify this", seed: int | None = 1, **kw) -> CompletionRequest:
+    return CompletionRequest(
+        prompt=prompt, sampling=SamplingParams(temperature=0.0, max_tokens=32, seed=seed), **kw
+    )
+
+
+def test_completion_and_chat_keys_never_collide() -> None:
+    ident = BackendIdentity(backend="scripted", model="m")
+    assert cache_key(ident, creq("classify this")) != cache_key(ident, req("classify this"))
+    assert cache_key(ident, creq()) == cache_key(ident, creq())
+    assert cache_key(ident, creq()) != cache_key(ident, creq(seed=2))
+    assert cache_key(ident, creq()) != cache_key(ident, creq(json_schema=SCHEMA))
+    with pytest.raises(TypeError):
+        cache_key(ident, "classify this")  # type: ignore[arg-type]
+
+
+def kind_echo(request):
+    """Answers that say which endpoint was asked."""
+    if isinstance(request, CompletionRequest):
+        return f"completion of {request.prompt}"
+    return f"chat answer to {request.messages[-1]['content']}"
+
+
+def test_completion_is_cached_apart_from_chat(cache: ResponseCache) -> None:
+    backend, inner = cached(cache, respond=kind_echo)
+    assert isinstance(backend, CompletionBackend) and isinstance(inner, CompletionBackend)
+    (chat,) = backend.chat([req("same text")])
+    (done,) = backend.complete([creq("same text")])
+    assert isinstance(chat, ChatResponse) and isinstance(done, ChatResponse)
+    assert chat.text == "chat answer to same text" and not chat.cached
+    assert done.text == "completion of same text" and not done.cached
+    assert done.tokens_in == 2 and done.tool_calls is None
+    assert len(cache) == 2 and (backend.hits, backend.misses) == (0, 2)
+
+    (again,) = backend.complete([creq("same text")])
+    (chat_again,) = backend.chat([req("same text")])
+    assert again.cached and again.text == "completion of same text" and again.seconds == 0.0
+    assert chat_again.cached and chat_again.text == "chat answer to same text"
+    assert len(inner.requests) == 2 and (backend.hits, backend.misses) == (2, 2)
+    assert inner.usage.calls == 2
+
+
+def test_completion_order_and_errors(cache: ResponseCache) -> None:
+    def respond(request):
+        if "bad" in request.prompt:
+            return BackendError(f"failed {request.prompt}")
+        return f"ok {request.prompt}"
+
+    backend, inner = cached(cache, respond=respond, preferred_batch=2)
+    backend.complete([creq("a")])
+    out = backend.complete([creq("bad1"), creq("a"), creq("b")])
+    assert isinstance(out[0], BackendError) and str(out[0]) == "failed bad1"
+    assert [o.text for o in out[1:]] == ["ok a", "ok b"]
+    assert [o.cached for o in out[1:]] == [True, False]
+    assert [r.prompt for r in inner.requests] == ["a", "bad1", "b"]
+    assert inner.usage.errors == 1
+    assert backend.complete([]) == []
+
+
+def test_tool_calls_survive_the_cache(cache: ResponseCache) -> None:
+    calls = [
+        {
+            "id": "call_0",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
+    backend, inner = cached(
+        cache, respond=lambda r: ChatResponse(text="", tool_calls=calls, finish_reason="tool_calls")
+    )
+    request = req("weather in Paris?", tools=(TOOL,))
+    (first,) = backend.chat([request])
+    (second,) = backend.chat([request])
+    assert second.cached and len(inner.requests) == 1
+    assert second.tool_calls == first.tool_calls == calls
+    assert second.finish_reason == "tool_calls"
+
+
+def test_complete_needs_a_completion_backend(cache: ResponseCache) -> None:
+    class ChatOnly:
+        identity = BackendIdentity(backend="scripted", model="chat-only")
+        usage = ScriptedBackend(echo).usage
+
+        def chat(self, requests):
+            return []
+
+        def close(self) -> None:
+            pass
+
+    backend = CachedBackend(ChatOnly(), cache)
+    with pytest.raises(AttributeError, match="no complete"):
+        backend.complete([creq()])
+
+
+def test_old_cache_rows_read_without_tool_calls(cache: ResponseCache) -> None:
+    """Rows written before ChatResponse had tool_calls still load (tool_calls None)."""
+    with cache._lock:
+        cache._db.execute(
+            "INSERT INTO responses (key, response) VALUES (?, ?)",
+            (
+                "old",
+                '{"text": "t", "tokens_in": 1, "tokens_out": 1, "seconds": 0.5, '
+                '"finish_reason": "stop", "cached": false}',
+            ),
+        )
+    old = cache.get("old")
+    assert old is not None and old.text == "t" and old.tool_calls is None and old.cached

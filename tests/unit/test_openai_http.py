@@ -1,4 +1,5 @@
-"""Unit tests of the OpenAI-compatible HTTP backend against a scripted local server."""
+"""Unit tests of the OpenAI-compatible HTTP backend against a scripted local server,
+and (tools, raw completions) against an httpx MockTransport."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from synthloom.llm.base import (
@@ -20,6 +22,8 @@ from synthloom.llm.base import (
     ChatBackend,
     ChatRequest,
     ChatResponse,
+    CompletionBackend,
+    CompletionRequest,
     SamplingParams,
 )
 from synthloom.llm.openai_http import OpenAIHTTPBackend, parse_retry_after
@@ -149,7 +153,7 @@ SCHEMA = {"type": "object", "properties": {"label": {"type": "string"}}, "requir
 def test_happy_path_counts_usage(serve: Callable[[Script], ScriptedServer]) -> None:
     server = serve(lambda i, body: ok(text=f"answer {i}", tokens_in=10, tokens_out=4))
     b = backend(server.base_url)
-    assert isinstance(b, ChatBackend)
+    assert isinstance(b, ChatBackend) and isinstance(b, CompletionBackend)
     assert b.identity.backend == "openai_http"
     assert b.identity.model == "test-model"
     assert b.identity.endpoint == server.base_url
@@ -408,3 +412,228 @@ def test_invalid_arguments() -> None:
         OpenAIHTTPBackend("http://x/v1", "m", max_retries=-1)
     with pytest.raises(ValueError):
         OpenAIHTTPBackend("http://x/v1", "m", schema_dialect="xml")  # type: ignore[arg-type]
+
+
+# ------------------------------------------- tools and raw completions (MockTransport)
+
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+CALL = {
+    "id": "call_abc",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+}
+
+
+class Recorder:
+    """An httpx MockTransport handler: records (path, body) and answers from a script."""
+
+    def __init__(self, answer: Callable[[int, str, dict[str, Any]], httpx.Response]) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.calls.append((request.url.path, body))
+        return self.answer(len(self.calls) - 1, request.url.path, body)
+
+
+def mocked(answer, **kwargs: Any) -> tuple[OpenAIHTTPBackend, Recorder]:
+    recorder = Recorder(answer)
+    b = backend("http://mock.test/v1", transport=httpx.MockTransport(recorder), **kwargs)
+    return b, recorder
+
+
+def chat_reply(message: dict[str, Any], finish_reason: str = "stop") -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 9},
+        },
+    )
+
+
+def completion_reply(text: str, finish_reason: str = "length") -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "object": "text_completion",
+            "choices": [{"index": 0, "text": text, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 5},
+        },
+    )
+
+
+def test_tools_and_tool_messages_are_sent_as_given() -> None:
+    b, rec = mocked(lambda i, path, body: chat_reply({"role": "assistant", "content": "sunny"}))
+    messages = (
+        {"role": "user", "content": "weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_abc", "content": "sunny, 21 C"},
+    )
+    choice = {"type": "function", "function": {"name": "get_weather"}}
+    request = ChatRequest(messages=messages, tools=(TOOL,), tool_choice=choice)
+
+    [result] = b.chat([request])
+
+    assert isinstance(result, ChatResponse) and result.text == "sunny"
+    assert result.tool_calls is None and (result.tokens_in, result.tokens_out) == (50, 9)
+    [(path, body)] = rec.calls
+    assert path == "/v1/chat/completions"
+    assert body["messages"] == [dict(m) for m in messages]
+    assert body["tools"] == [TOOL]
+    assert body["tool_choice"] == choice
+    assert "response_format" not in body
+
+
+def test_no_tools_no_tool_fields_in_body() -> None:
+    b, rec = mocked(lambda i, path, body: chat_reply({"role": "assistant", "content": "x"}))
+    b.chat([req("plain")])
+    body = rec.calls[0][1]
+    assert "tools" not in body and "tool_choice" not in body
+    assert set(body) == {"model", "messages", "temperature", "top_p", "max_tokens"}
+
+
+def test_tool_calls_parsed_from_message() -> None:
+    b, _ = mocked(
+        lambda i, path, body: chat_reply(
+            {"role": "assistant", "content": None, "tool_calls": [CALL]}, "tool_calls"
+        )
+    )
+
+    [result] = b.chat([req("weather in Paris?", tools=(TOOL,))])
+
+    assert isinstance(result, ChatResponse)
+    assert result.tool_calls == [CALL]
+    assert result.text == "" and result.finish_reason == "tool_calls"
+
+
+def test_tool_call_text_parsed_when_server_returns_plain_content() -> None:
+    """llama-cpp-python's server returns Qwen's <tool_call> text as content."""
+    content = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    b, _ = mocked(lambda i, path, body: chat_reply({"role": "assistant", "content": content}))
+
+    [with_tools] = b.chat([req("weather?", tools=(TOOL,))])
+    [no_tools] = b.chat([req("weather?")])
+    [choice_none] = b.chat([req("weather?", tools=(TOOL,), tool_choice="none")])
+
+    assert isinstance(with_tools, ChatResponse)
+    assert with_tools.tool_calls == [
+        {
+            "id": "call_0",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
+    assert with_tools.text == "" and with_tools.finish_reason == "tool_calls"
+    # without tools offered, or with tool_choice "none", the text is left as it is
+    for plain in (no_tools, choice_none):
+        assert isinstance(plain, ChatResponse)
+        assert plain.tool_calls is None and plain.text == content
+        assert plain.finish_reason == "stop"
+
+
+def test_malformed_tool_calls_is_backend_error() -> None:
+    b, _ = mocked(
+        lambda i, path, body: chat_reply({"role": "assistant", "content": "", "tool_calls": 7})
+    )
+    [result] = b.chat([req("x", tools=(TOOL,))])
+    assert isinstance(result, BackendError) and "malformed" in str(result)
+
+
+def test_completion_endpoint_body_and_response() -> None:
+    b, rec = mocked(lambda i, path, body: completion_reply(" What is the capital of Peru?"))
+    sampling = SamplingParams(
+        temperature=1.0, top_p=0.9, max_tokens=24, seed=3, stop=("<|im_end|>",)
+    )
+    prompt = "<|im_start|>user\n"
+
+    [result] = b.complete([CompletionRequest(prompt=prompt, sampling=sampling)])
+
+    assert isinstance(result, ChatResponse)
+    assert result.text == " What is the capital of Peru?"
+    assert (result.tokens_in, result.tokens_out, result.finish_reason) == (12, 5, "length")
+    assert result.tool_calls is None and result.seconds > 0
+    [(path, body)] = rec.calls
+    assert path == "/v1/completions"
+    assert body == {
+        "model": "test-model",
+        "prompt": prompt,
+        "temperature": 1.0,
+        "top_p": 0.9,
+        "max_tokens": 24,
+        "seed": 3,
+        "stop": ["<|im_end|>"],
+    }
+    assert b.usage.calls == 1 and b.usage.tokens_out == 5
+    assert b.completions_url == "http://mock.test/v1/completions"
+    assert b.complete([]) == []
+
+
+def test_completion_retries_like_chat() -> None:
+    def answer(i: int, path: str, body: dict[str, Any]) -> httpx.Response:
+        if i < 2:
+            return httpx.Response(503, json={"error": "busy"})
+        return completion_reply("done", "stop")
+
+    b, rec = mocked(answer, max_retries=2)
+    [result] = b.complete([CompletionRequest(prompt="p")])
+    assert isinstance(result, ChatResponse) and result.text == "done"
+    assert [path for path, _ in rec.calls] == ["/v1/completions"] * 3
+
+    failing, rec2 = mocked(lambda i, p, body: httpx.Response(500, json={}), max_retries=1)
+    [error] = failing.complete([CompletionRequest(prompt="p")])
+    assert isinstance(error, BackendError)
+    assert "http://mock.test/v1/completions: HTTP 500" in str(error)
+    assert "after 2 attempts" in str(error)
+    assert failing.usage.errors == 1 and len(rec2.calls) == 2
+
+
+def test_completion_schema_uses_the_dialect_fallback() -> None:
+    def answer(i: int, path: str, body: dict[str, Any]) -> httpx.Response:
+        if body["response_format"]["type"] == "json_schema":
+            return httpx.Response(400, json={"error": "unsupported"})
+        return completion_reply('{"label": "x"}', "stop")
+
+    b, rec = mocked(answer, max_retries=0)
+    [result] = b.complete([CompletionRequest(prompt="p", json_schema=SCHEMA)])
+    assert isinstance(result, ChatResponse) and result.text == '{"label": "x"}'
+    assert [body["response_format"]["type"] for _, body in rec.calls] == [
+        "json_schema",
+        "json_object",
+    ]
+    assert rec.calls[1][1]["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert b.dialect == "json_object"
+
+
+def test_malformed_completion_is_backend_error() -> None:
+    b, _ = mocked(lambda i, path, body: httpx.Response(200, json={"choices": []}))
+    [result] = b.complete([CompletionRequest(prompt="p")])
+    assert isinstance(result, BackendError)
+    assert "/v1/completions: malformed response" in str(result)
+
+
+def test_chat_and_completion_in_one_loop_from_a_running_event_loop() -> None:
+    def answer(i: int, path: str, body: dict[str, Any]) -> httpx.Response:
+        if path.endswith("/chat/completions"):
+            return chat_reply({"role": "assistant", "content": "chat"})
+        return completion_reply("raw")
+
+    b, _ = mocked(answer)
+
+    async def caller() -> tuple[list[Any], list[Any]]:
+        return b.chat([req()]), b.complete([CompletionRequest(prompt="p")])
+
+    chats, completions = asyncio.run(caller())
+    assert chats[0].text == "chat" and completions[0].text == "raw"

@@ -5,6 +5,15 @@ A backend takes a batch of :class:`ChatRequest` and returns, in the same order, 
 backend run requests concurrently and an in-process backend run them in turn; the
 caller's code is the same. Every sampling value is explicit (servers' defaults differ:
 llama.cpp's server caps ``max_tokens`` at 16 unless told otherwise).
+
+Chat messages follow the OpenAI chat format, tool calls included: an assistant message
+may carry ``tool_calls`` and a ``{"role": "tool", "tool_call_id": ..., "content": ...}``
+message answers one; :attr:`ChatRequest.tools` offers function tools to the model.
+
+Backends that also implement :class:`CompletionBackend` take raw-completion requests
+(:class:`CompletionRequest`: a prompt string continued as is, no chat template applied),
+which Magpie-style generation needs (Xu et al. 2024, "Magpie: Alignment Data Synthesis
+from Scratch by Prompting Aligned LLMs with Nothing", arXiv 2406.08464).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class SamplingParams(BaseModel):
@@ -40,15 +49,73 @@ class ChatRequest(BaseModel):
     """One chat-completion request.
 
     Attributes:
-        messages: OpenAI-style ``[{"role": "system"|"user"|"assistant", "content": str}]``.
+        messages: OpenAI-style chat messages, in order:
+            ``{"role": "system"|"user"|"assistant", "content": str}``; an assistant
+            message may instead (or also) carry ``"tool_calls": [{"id": str, "type":
+            "function", "function": {"name": str, "arguments": <JSON text>}}]`` with
+            ``"content": None``; a tool result is ``{"role": "tool", "tool_call_id": str,
+            "content": str}``.
         sampling: explicit sampling values.
         json_schema: if set, the answer is constrained to this JSON schema (llama.cpp
             grammar in-process; ``response_format`` over HTTP).
+        tools: OpenAI function tool specs offered to the model, ``({"type": "function",
+            "function": {"name": str, "description": str, "parameters": <JSON schema>}},
+            ...)``; None offers none. The chat template renders them into the prompt.
+        tool_choice: OpenAI ``tool_choice``: ``"auto"``, ``"none"``, ``"required"`` or
+            ``{"type": "function", "function": {"name": str}}`` (forces that tool; the
+            in-process backend then constrains the arguments to its ``parameters``
+            schema). None leaves it to the backend (``"auto"`` when tools are given).
+
+    ``tools`` and ``tool_choice`` are left out of the cache key while None, so requests
+    without tools keep the keys they had before these fields existed.
+
+    Raises:
+        pydantic.ValidationError: ``tool_choice`` without ``tools``, or a
+            ``tool_choice`` naming a function that is not in ``tools``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    messages: tuple[dict[str, str], ...]
+    messages: tuple[dict[str, Any], ...]
+    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    json_schema: dict[str, Any] | None = None
+    tools: tuple[dict[str, Any], ...] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _tool_choice_names_a_tool(self) -> ChatRequest:
+        if self.tool_choice is None:
+            return self
+        if not self.tools:
+            raise ValueError("tool_choice is set but no tools are given")
+        if isinstance(self.tool_choice, dict):
+            name = (self.tool_choice.get("function") or {}).get("name")
+            names = [(t.get("function") or {}).get("name") for t in self.tools]
+            if name not in names:
+                raise ValueError(f"tool_choice names {name!r}, not one of the tools {names}")
+        return self
+
+
+class CompletionRequest(BaseModel):
+    """One raw-completion request: ``prompt`` is continued as is, no chat template applied.
+
+    Magpie (arXiv 2406.08464) sends an aligned model only its chat template's
+    pre-query prefix (see :func:`synthloom.llm.templates.pre_query_template`) and lets
+    it write the user turn. Special tokens in ``prompt`` (``<|im_start|>``...) are
+    parsed as special tokens by llama.cpp (in-process and llama-cpp-python's server).
+
+    Attributes:
+        prompt: the text to continue.
+        sampling: explicit sampling values (add the template's end-of-turn marker, e.g.
+            ``"<|im_end|>"``, to ``stop`` to stop at the end of the generated turn).
+        json_schema: if set, the continuation is constrained to this JSON schema
+            (llama.cpp grammar in-process; ``response_format`` over HTTP, which
+            llama-cpp-python's server ignores on ``/completions``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     json_schema: dict[str, Any] | None = None
 
@@ -61,8 +128,13 @@ class ChatResponse(BaseModel):
         tokens_in: prompt tokens.
         tokens_out: generated tokens.
         seconds: wall time of the call (0 when served from cache).
-        finish_reason: ``"stop"`` or ``"length"`` (hit ``max_tokens``) or backend-specific.
+        finish_reason: ``"stop"``, ``"length"`` (hit ``max_tokens``), ``"tool_calls"``
+            or backend-specific.
         cached: True when served from the response cache without an LLM call.
+        tool_calls: the tool calls the model made, OpenAI format ``[{"id": str, "type":
+            "function", "function": {"name": str, "arguments": <JSON text>}}]``; None
+            when it made none (and always for raw completions). ``text`` then holds
+            whatever content came with them (often ``""``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,6 +145,7 @@ class ChatResponse(BaseModel):
     seconds: float = 0.0
     finish_reason: str = "stop"
     cached: bool = False
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class BackendError(Exception):
@@ -140,6 +213,12 @@ class TokenUsage:
 class ChatBackend(Protocol):
     """The protocol of an LLM backend.
 
+    Every backend answers chat requests with :meth:`chat`. Backends that can also
+    continue raw text (the in-process llama.cpp backend, the OpenAI HTTP backend's
+    ``/completions``, the cache wrapper and the unit tests' scripted backend) implement
+    :class:`CompletionBackend`, whose ``complete(requests)`` takes
+    :class:`CompletionRequest` and returns results exactly as :meth:`chat` does.
+
     Attributes:
         identity: what this backend is (recorded in provenance and in cache keys).
         usage: counters of real LLM calls made (cache hits are not counted here).
@@ -158,4 +237,19 @@ class ChatBackend(Protocol):
 
     def close(self) -> None:
         """Release the model or connections."""
+        ...
+
+
+@runtime_checkable
+class CompletionBackend(ChatBackend, Protocol):
+    """A :class:`ChatBackend` that also continues raw prompts (no chat template)."""
+
+    def complete(
+        self, requests: Sequence[CompletionRequest]
+    ) -> list[ChatResponse | BackendError]:
+        """Continue each prompt; the i-th result belongs to the i-th request.
+
+        Results are as for :meth:`ChatBackend.chat` (``tool_calls`` is always None): a
+        request that fails after retries yields a :class:`BackendError` in its slot.
+        """
         ...

@@ -2,16 +2,19 @@
 
 SQLite (WAL) file, one row per answer, keyed by the sha256 of everything that can
 change an answer: backend, model, model file sha256, endpoint, messages, sampling
-parameters (seed included) and JSON schema. Answers are committed as soon as they
-arrive, so a ``kill -9`` loses at most the call in flight. Errors are never cached.
+parameters (seed included), JSON schema and, when given, tools and tool choice. Raw
+completions (:class:`~synthloom.llm.base.CompletionRequest`) share the table under keys
+of their own. Answers are committed as soon as they arrive, so a ``kill -9`` loses at
+most the call in flight. Errors are never cached.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from synthloom.llm.base import (
     BackendError,
@@ -19,24 +22,47 @@ from synthloom.llm.base import (
     ChatBackend,
     ChatRequest,
     ChatResponse,
+    CompletionRequest,
     TokenUsage,
 )
 from synthloom.records import sha256_text, stable_json
 
+# ChatRequest fields added after caches existed: left out of the key while None, so
+# a request that does not use them keeps the key it always had.
+_OMITTED_WHEN_NONE = ("tools", "tool_choice")
 
-def cache_key(identity: BackendIdentity, request: ChatRequest) -> str:
-    """sha256 over backend identity, messages, sampling parameters and schema."""
-    return sha256_text(
-        stable_json(
-            {
-                "backend": identity.backend,
-                "model": identity.model,
-                "model_sha256": identity.model_sha256,
-                "endpoint": identity.endpoint,
-                "request": request.model_dump(mode="json"),
-            }
-        )
-    )
+
+def cache_key(identity: BackendIdentity, request: ChatRequest | CompletionRequest) -> str:
+    """Hex sha256 over backend identity and every field of the request.
+
+    Chat requests hash ``{"backend", "model", "model_sha256", "endpoint", "request"}``
+    with ``tools``/``tool_choice`` left out of ``"request"`` while None (the key of a
+    request without tools is the one it had before tools existed). Raw completions hash
+    the same identity with ``"kind": "completion"`` and ``"completion"`` instead of
+    ``"request"``, so a completion never shares a key with a chat request, whatever
+    their texts.
+
+    Raises:
+        TypeError: ``request`` is neither a ChatRequest nor a CompletionRequest.
+    """
+    payload: dict[str, Any] = {
+        "backend": identity.backend,
+        "model": identity.model,
+        "model_sha256": identity.model_sha256,
+        "endpoint": identity.endpoint,
+    }
+    if isinstance(request, ChatRequest):
+        dumped = request.model_dump(mode="json")
+        for name in _OMITTED_WHEN_NONE:
+            if dumped.get(name) is None:
+                dumped.pop(name, None)
+        payload["request"] = dumped
+    elif isinstance(request, CompletionRequest):
+        payload["kind"] = "completion"
+        payload["completion"] = request.model_dump(mode="json")
+    else:
+        raise TypeError(f"cannot key a {type(request).__name__}")
+    return sha256_text(stable_json(payload))
 
 
 class ResponseCache:
@@ -88,11 +114,16 @@ class ResponseCache:
             self._db.close()
 
 
+R = TypeVar("R", ChatRequest, CompletionRequest)
+
+
 class CachedBackend:
     """Wraps a backend with a :class:`ResponseCache`; same protocol as the backend.
 
     ``usage`` counts only real LLM calls (the wrapped backend's); ``hits`` and
-    ``misses`` count cache lookups.
+    ``misses`` count cache lookups, chat and raw completions alike. :meth:`complete`
+    works when the wrapped backend has ``complete`` (a
+    :class:`~synthloom.llm.base.CompletionBackend`).
     """
 
     def __init__(self, backend: ChatBackend, cache: ResponseCache) -> None:
@@ -107,6 +138,29 @@ class CachedBackend:
     def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
         """Answer from the cache where possible; ask the backend for the rest, in chunks
         of its preferred batch size, storing each answer as soon as its chunk returns."""
+        return self._answer(requests, self.backend.chat)
+
+    def complete(
+        self, requests: Sequence[CompletionRequest]
+    ) -> list[ChatResponse | BackendError]:
+        """Raw completions, cached like :meth:`chat` (under keys no chat request has).
+
+        Raises:
+            AttributeError: the wrapped backend has no ``complete`` method.
+        """
+        complete = getattr(self.backend, "complete", None)
+        if complete is None:
+            raise AttributeError(
+                f"{type(self.backend).__name__} has no complete(): raw completions "
+                "need a CompletionBackend"
+            )
+        return self._answer(requests, complete)
+
+    def _answer(
+        self,
+        requests: Sequence[R],
+        call: Callable[[list[R]], list[ChatResponse | BackendError]],
+    ) -> list[ChatResponse | BackendError]:
         keys = [cache_key(self.identity, r) for r in requests]
         results: list[ChatResponse | BackendError | None] = [self.cache.get(k) for k in keys]
         missing = [i for i, r in enumerate(results) if r is None]
@@ -115,7 +169,7 @@ class CachedBackend:
         step = max(1, self.preferred_batch)
         for start in range(0, len(missing), step):
             chunk = missing[start : start + step]
-            answers = self.backend.chat([requests[i] for i in chunk])
+            answers = call([requests[i] for i in chunk])
             for i, answer in zip(chunk, answers, strict=True):
                 if isinstance(answer, ChatResponse):
                     self.cache.put(keys[i], answer)

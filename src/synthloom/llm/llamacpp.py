@@ -4,23 +4,56 @@ JSON-schema constrained output uses llama.cpp's grammar sampler: the schema is
 compiled to a GBNF grammar (``response_format={"type": "json_object", "schema": S}``),
 so every decoded token keeps the answer valid; finishing the JSON is not guaranteed,
 so callers cap string lengths and leave ``max_tokens`` room.
+
+Tools: ``ChatRequest.tools`` and ``tool_choice`` are passed to llama-cpp-python's
+``create_chat_completion``. With the GGUF's own chat template (``chat_format=None``,
+llama-cpp-python's ``Jinja2ChatFormatter``, version 0.3.36) the tools are rendered into
+the prompt by the template (Qwen2.5's template lists them in the system turn and asks for
+``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``; SmolLM2's ignores them).
+llama-cpp-python returns parsed ``tool_calls`` only when ``tool_choice`` names one
+function (it then constrains the output to that function's ``parameters`` schema by
+grammar, overriding any ``json_schema``); otherwise the model's ``<tool_call>`` text is
+parsed here (:func:`synthloom.llm.templates.chat_choice_fields`). ``tool_choice``
+``"required"`` is passed on but not enforced in-process.
+
+Raw completions (:meth:`LlamaCppBackend.complete`) call ``create_completion``: the prompt
+is tokenized with special tokens parsed, no chat template applied.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from synthloom.llm.base import (
     BackendError,
     BackendIdentity,
     ChatRequest,
     ChatResponse,
+    CompletionRequest,
     TokenUsage,
 )
 from synthloom.llm.models import file_sha256, get_model, resolve_model_path
+from synthloom.llm.templates import (
+    chat_choice_fields,
+    known_pre_query_template,
+    messages_for_template,
+)
+
+R = TypeVar("R", ChatRequest, CompletionRequest)
+
+# llama-cpp-python's chat handler and its server default to a repeat penalty of 1.1,
+# its create_completion() to 1.0: raw completions use 1.1 too, so a prompt answers the
+# same in-process and through the server.
+_REPEAT_PENALTY = 1.1
+
+# Stands for a user message's text when the chat template is rendered to find where
+# that text begins (pre_query_template).
+_QUERY_MARKER = "<<synthloom-query-marker>>"
 
 
 class LlamaCppBackend:
@@ -87,8 +120,8 @@ class LlamaCppBackend:
 
     def _one(self, request: ChatRequest) -> ChatResponse:
         s = request.sampling
-        kwargs: dict = {
-            "messages": [dict(m) for m in request.messages],
+        kwargs: dict[str, Any] = {
+            "messages": messages_for_template(request.messages),
             "temperature": s.temperature,
             "top_p": s.top_p,
             "max_tokens": s.max_tokens,
@@ -98,26 +131,60 @@ class LlamaCppBackend:
             kwargs["seed"] = s.seed
         if request.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        if request.tools is not None:
+            kwargs["tools"] = [dict(t) for t in request.tools]
+            if request.tool_choice is not None:
+                kwargs["tool_choice"] = request.tool_choice
         start = time.perf_counter()
         out = self._llm.create_chat_completion(**kwargs)
+        seconds = time.perf_counter() - start
+        usage = out.get("usage") or {}
+        return ChatResponse(
+            tokens_in=int(usage.get("prompt_tokens", 0)),
+            tokens_out=int(usage.get("completion_tokens", 0)),
+            seconds=seconds,
+            **chat_choice_fields(out["choices"][0], request),
+        )
+
+    def _complete_one(self, request: CompletionRequest) -> ChatResponse:
+        s = request.sampling
+        kwargs: dict[str, Any] = {
+            "prompt": request.prompt,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_tokens,
+            "stop": list(s.stop),
+            "repeat_penalty": _REPEAT_PENALTY,
+        }
+        if s.seed is not None:
+            kwargs["seed"] = s.seed
+        if request.json_schema is not None:
+            from llama_cpp import LlamaGrammar
+
+            kwargs["grammar"] = LlamaGrammar.from_json_schema(
+                json.dumps(request.json_schema), verbose=False
+            )
+        start = time.perf_counter()
+        out = self._llm.create_completion(**kwargs)
         seconds = time.perf_counter() - start
         choice = out["choices"][0]
         usage = out.get("usage") or {}
         return ChatResponse(
-            text=choice["message"].get("content") or "",
+            text=choice.get("text") or "",
             tokens_in=int(usage.get("prompt_tokens", 0)),
             tokens_out=int(usage.get("completion_tokens", 0)),
             seconds=seconds,
             finish_reason=choice.get("finish_reason") or "stop",
         )
 
-    def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
-        """Answer each request in turn; a request llama.cpp fails on yields a BackendError."""
+    def _run(
+        self, requests: Sequence[R], one: Callable[[R], ChatResponse]
+    ) -> list[ChatResponse | BackendError]:
         results: list[ChatResponse | BackendError] = []
         with self._lock:
             for request in requests:
                 try:
-                    response = self._one(request)
+                    response = one(request)
                 except (ValueError, RuntimeError) as e:  # e.g. prompt longer than n_ctx
                     self.usage.add_error()
                     results.append(BackendError(f"llama.cpp {self.identity.model}: {e}"))
@@ -125,6 +192,79 @@ class LlamaCppBackend:
                 self.usage.add(response)
                 results.append(response)
         return results
+
+    def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
+        """Answer each request in turn; a request llama.cpp fails on yields a BackendError.
+
+        Tools are rendered by the chat template and tool calls returned in
+        ``ChatResponse.tool_calls`` (see the module docstring).
+        """
+        return self._run(requests, self._one)
+
+    def complete(
+        self, requests: Sequence[CompletionRequest]
+    ) -> list[ChatResponse | BackendError]:
+        """Continue each raw prompt in turn with ``create_completion`` (no chat template).
+
+        Special tokens written in the prompt (``<|im_start|>``) are parsed as such. A
+        JSON schema is compiled to a llama.cpp grammar. Sampling as for :meth:`chat`
+        (repeat penalty 1.1, top_k 40, min_p 0.05: llama-cpp-python's chat defaults).
+
+        Returns:
+            One :class:`ChatResponse` (``tool_calls`` None) or one
+            :class:`BackendError` (llama.cpp refused the prompt, e.g. longer than
+            ``n_ctx``, or the schema) per request, in order.
+        """
+        return self._run(requests, self._complete_one)
+
+    def pre_query_template(self, system: str | None = None) -> str:
+        """The chat template's text before a user message's content (Magpie's prefix).
+
+        Renders the GGUF's chat template (llama-cpp-python's ``Jinja2ChatFormatter``,
+        no generation prompt) for ``[system?, user]`` with a marker as the user's text
+        and keeps what comes before the marker. When the model runs with a named
+        ``chat_format`` instead of its GGUF template, or has no template, the model name
+        is looked up among known ChatML models.
+
+        Args:
+            system: the system message; None renders a conversation without one (Qwen2.5
+                and SmolLM2 templates then insert their default system message).
+
+        Returns:
+            e.g. ``"<|im_start|>system\\nYou are Qwen, ...<|im_end|>\\n<|im_start|>user\\n"``.
+
+        Raises:
+            ValueError: the template cannot be rendered or does not place the user text,
+                and the model is not a known ChatML model.
+        """
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if template is not None and self._llm.chat_format == "chat_template.default":
+            messages = [{"role": "user", "content": _QUERY_MARKER}]
+            if system is not None:
+                messages.insert(0, {"role": "system", "content": system})
+            formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=self._token_text(self._llm.token_eos()),
+                bos_token=self._token_text(self._llm.token_bos()),
+                add_generation_prompt=False,
+            )
+            prompt = formatter(messages=messages).prompt
+            if _QUERY_MARKER in prompt:
+                return prompt.split(_QUERY_MARKER, 1)[0]
+        prefix = known_pre_query_template(self.identity.model, system)
+        if prefix is None:
+            raise ValueError(
+                f"cannot find the pre-query template of {self.identity.model}: its chat "
+                "template does not render a user message, and it is not a known ChatML model"
+            )
+        return prefix
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     def raw_decode_rate(
         self, prompt: str = "Write a short news story.", tokens: int = 128

@@ -1,9 +1,18 @@
-"""A chat backend speaking the OpenAI ``/chat/completions`` HTTP API.
+"""A chat backend speaking the OpenAI ``/chat/completions`` and ``/completions`` HTTP APIs.
 
 Works with any OpenAI-compatible server (vLLM, llama-cpp-python's server, llama.cpp's
 ``llama-server``, OpenAI itself). A batch runs concurrently on an internal asyncio event
 loop with at most ``max_concurrency`` requests in flight; :meth:`OpenAIHTTPBackend.chat`
-itself is synchronous.
+and :meth:`OpenAIHTTPBackend.complete` themselves are synchronous. Both endpoints share
+one request path: same retries, backoff, dialect fallback and error reporting.
+
+Tools: ``ChatRequest.tools``/``tool_choice`` are sent as OpenAI's ``tools`` and
+``tool_choice``, and ``message.tool_calls`` is read back. A server that renders the
+tools into the prompt but returns the model's call as plain content (llama-cpp-python's
+server does unless ``tool_choice`` names a function) gets Hermes-style
+``<tool_call>{...}</tool_call>`` text, or content made only of call JSON naming an
+offered tool, parsed into ``tool_calls`` by
+:func:`synthloom.llm.templates.chat_choice_fields`.
 
 Structured output goes through ``response_format``. Servers disagree on its dialect:
 vLLM and OpenAI take ``{"type": "json_schema", "json_schema": {...}}``, while
@@ -31,8 +40,10 @@ from synthloom.llm.base import (
     BackendIdentity,
     ChatRequest,
     ChatResponse,
+    CompletionRequest,
     TokenUsage,
 )
+from synthloom.llm.templates import chat_choice_fields
 
 SchemaDialect = Literal["auto", "json_schema", "json_object"]
 
@@ -81,6 +92,19 @@ class _SwitchDialect(Exception):
     """The server refused ``json_schema``; retry at once with ``json_object``."""
 
 
+Request = ChatRequest | CompletionRequest
+
+
+def _response_format(schema: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """The ``response_format`` value constraining an answer to ``schema`` in ``dialect``."""
+    if dialect == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": schema, "strict": True},
+        }
+    return {"type": "json_object", "schema": schema}
+
+
 class OpenAIHTTPBackend:
     """Chat backend for an OpenAI-compatible HTTP server.
 
@@ -97,7 +121,8 @@ class OpenAIHTTPBackend:
     Attributes:
         identity: ``backend="openai_http"``, ``model``, ``endpoint=base_url``.
         usage: counters of answered calls, tokens, seconds and final failures.
-        url: the full ``.../chat/completions`` URL posted to.
+        url: the full ``.../chat/completions`` URL chat requests are posted to.
+        completions_url: the full ``.../completions`` URL raw completions are posted to.
     """
 
     def __init__(
@@ -149,6 +174,7 @@ class OpenAIHTTPBackend:
             raise ValueError(f"unknown schema_dialect {schema_dialect!r}")
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
+        self.completions_url = f"{self.base_url}/completions"
         self.model = model
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "none"
         self.max_concurrency = max_concurrency
@@ -180,8 +206,10 @@ class OpenAIHTTPBackend:
     def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
         """Answer each request concurrently; the i-th result belongs to the i-th request.
 
-        Safe to call from any thread, including one running an event loop (the batch
-        then runs on a private loop in a worker thread).
+        ``tools``/``tool_choice`` go in the body when set; ``tool_calls`` come back in
+        the response (see the module docstring). Safe to call from any thread,
+        including one running an event loop (the batch then runs on a private loop in a
+        worker thread).
 
         Args:
             requests: the batch.
@@ -191,6 +219,31 @@ class OpenAIHTTPBackend:
             ``seconds`` = wall time of the successful attempt) or one
             :class:`BackendError` (message names the URL) per request, in order.
         """
+        return self._run(requests)
+
+    def complete(
+        self, requests: Sequence[CompletionRequest]
+    ) -> list[ChatResponse | BackendError]:
+        """Continue each raw prompt via ``POST {base_url}/completions``, concurrently.
+
+        Same retries, backoff, concurrency and threading behaviour as :meth:`chat`.
+        The body carries ``model``, ``prompt``, every sampling value and, with a JSON
+        schema, ``response_format`` in the current dialect (vLLM honours it;
+        llama-cpp-python's server ignores it on ``/completions``).
+
+        Returns:
+            One :class:`ChatResponse` (``text`` = ``choices[0].text``, ``tool_calls``
+            None) or one :class:`BackendError` (naming ``completions_url``) per
+            request, in order.
+        """
+        return self._run(requests)
+
+    def close(self) -> None:
+        """Release resources (connections live only for the duration of a batch)."""
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _run(self, requests: Sequence[Request]) -> list[ChatResponse | BackendError]:
         if not requests:
             return []
         batch = list(requests)
@@ -201,12 +254,7 @@ class OpenAIHTTPBackend:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(asyncio.run, self._run_batch(batch)).result()
 
-    def close(self) -> None:
-        """Release resources (connections live only for the duration of a batch)."""
-
-    # -- internals ---------------------------------------------------------------------
-
-    async def _run_batch(self, requests: list[ChatRequest]) -> list[ChatResponse | BackendError]:
+    async def _run_batch(self, requests: list[Request]) -> list[ChatResponse | BackendError]:
         semaphore = asyncio.Semaphore(self.max_concurrency)
         limits = httpx.Limits(
             max_connections=self.max_concurrency,
@@ -220,34 +268,33 @@ class OpenAIHTTPBackend:
         ) as client:
             return list(await asyncio.gather(*(self._one(client, semaphore, r) for r in requests)))
 
-    def _body(self, request: ChatRequest, dialect: str) -> dict[str, Any]:
+    def _url(self, request: Request) -> str:
+        return self.completions_url if isinstance(request, CompletionRequest) else self.url
+
+    def _body(self, request: Request, dialect: str) -> dict[str, Any]:
+        """The JSON body of one request: chat (``messages``, ``tools``...) or completion
+        (``prompt``); sampling values always explicit."""
         sampling = request.sampling
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [dict(m) for m in request.messages],
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "max_tokens": sampling.max_tokens,
-        }
+        body: dict[str, Any] = {"model": self.model}
+        if isinstance(request, CompletionRequest):
+            body["prompt"] = request.prompt
+        else:
+            body["messages"] = [dict(m) for m in request.messages]
+        body.update(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+        )
         if sampling.seed is not None:
             body["seed"] = sampling.seed
         if sampling.stop:
             body["stop"] = list(sampling.stop)
         if request.json_schema is not None:
-            if dialect == "json_schema":
-                body["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {
-                        "name": "response",
-                        "schema": request.json_schema,
-                        "strict": True,
-                    },
-                }
-            else:
-                body["response_format"] = {
-                    "type": "json_object",
-                    "schema": request.json_schema,
-                }
+            body["response_format"] = _response_format(request.json_schema, dialect)
+        if isinstance(request, ChatRequest) and request.tools is not None:
+            body["tools"] = [dict(t) for t in request.tools]
+            if request.tool_choice is not None:
+                body["tool_choice"] = request.tool_choice
         return body
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -260,7 +307,7 @@ class OpenAIHTTPBackend:
         self,
         client: httpx.AsyncClient,
         semaphore: asyncio.Semaphore,
-        request: ChatRequest,
+        request: Request,
     ) -> ChatResponse | BackendError:
         attempts = 0
         last_error = "no attempt made"
@@ -285,20 +332,21 @@ class OpenAIHTTPBackend:
             self.usage.add(response)
             return response
         self.usage.add_error()
-        return BackendError(f"{self.url}: {last_error} after {attempts} attempts")
+        return BackendError(f"{self._url(request)}: {last_error} after {attempts} attempts")
 
     async def _attempt(
-        self, client: httpx.AsyncClient, request: ChatRequest, dialect: str
+        self, client: httpx.AsyncClient, request: Request, dialect: str
     ) -> ChatResponse:
         """One HTTP attempt: a response, or raise _Retryable/_SwitchDialect/BackendError."""
+        url = self._url(request)
         body = self._body(request, dialect)
         started = time.perf_counter()
         try:
-            http = await client.post(self.url, json=body)
+            http = await client.post(url, json=body)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise BackendError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+            raise BackendError(f"{url}: {type(exc).__name__}: {exc}") from exc
         seconds = time.perf_counter() - started
         status = http.status_code
         if not 200 <= status < 300:
@@ -312,24 +360,27 @@ class OpenAIHTTPBackend:
                 raise _SwitchDialect(detail)
             if status == 429 or status >= 500:
                 raise _Retryable(detail, parse_retry_after(http.headers.get("Retry-After")))
-            raise BackendError(f"{self.url}: {detail}")
+            raise BackendError(f"{url}: {detail}")
         try:
             payload = http.json()
             choice = payload["choices"][0]
-            text = choice["message"].get("content") or ""
-            finish_reason = choice.get("finish_reason") or "stop"
+            if isinstance(request, CompletionRequest):
+                fields = {
+                    "text": choice.get("text") or "",
+                    "finish_reason": choice.get("finish_reason") or "stop",
+                }
+            else:
+                fields = chat_choice_fields(choice, request)
             usage = payload.get("usage") or {}
             tokens_in = int(usage.get("prompt_tokens") or 0)
             tokens_out = int(usage.get("completion_tokens") or 0)
+            return ChatResponse(
+                tokens_in=tokens_in, tokens_out=tokens_out, seconds=seconds, **fields
+            )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            # pydantic's ValidationError is a ValueError: a tool_calls value of the wrong
+            # shape is malformed too
             raise BackendError(
-                f"{self.url}: malformed response ({type(exc).__name__}: {exc}): "
+                f"{url}: malformed response ({type(exc).__name__}: {exc}): "
                 f"{http.text[:_BODY_SNIPPET_CHARS]}"
             ) from exc
-        return ChatResponse(
-            text=text,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            seconds=seconds,
-            finish_reason=finish_reason,
-        )
