@@ -130,3 +130,14 @@ def test_cli_exits_2_with_one_line_and_writes_nothing(tmp_path, bad):
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_record_missing_its_kinds_fields_is_rejected_not_stored():
+    from synthloom.records import Origin, Record
+    from synthloom.tasks import ClassificationTask
+
+    task = ClassificationTask(name="t", description="d", labels=LABELS)
+    empty = Record(id="x", task="t", origin=Origin.synthetic)
+    assert task.missing_fields(empty) == ["text", "label"]
+    full = empty.model_copy(update={"inputs": {"text": "hi"}, "label": "alpha"})
+    assert task.missing_fields(full) == []

@@ -134,7 +134,13 @@ class Engine:
                     else:
                         rejected.append(r.reject(check.name, check.reason(r, attempt + 1)))
                 batch = passed
-            accepted += [self.recipe.task.finalize(r) for r in batch]
+            for r in batch:
+                done = self.recipe.task.finalize(r)
+                missing = self.recipe.task.missing_fields(done)
+                if missing:  # a step wrote less than the kind needs: never store half a record
+                    rejected.append(r.reject("engine", f"missing the kind's fields {missing}"))
+                else:
+                    accepted.append(done)
             pending, attempt = retry, attempt + 1
         return ChunkResult(accepted=accepted, rejected=rejected)
 

@@ -62,6 +62,15 @@ class TaskSpec(BaseModel):
         """The stratum an accepted record counts toward."""
         return "all"
 
+    def missing_fields(self, record: Record) -> list[str]:
+        """The kind's fields that ``record`` lacks (empty when it is complete)."""
+        missing = [f for f in self.input_fields if record.inputs.get(f) in (None, "")]
+        for f in self.output_fields:
+            value = record.label if f == "label" else record.outputs.get(f)
+            if value in (None, ""):
+                missing.append(f)
+        return missing
+
     def finalize(self, record: Record) -> Record:
         """An accepted record as it is stored: its content id set (see ``record_id``)."""
         return record.model_copy(update={"kind": self.kind, "id": record_id(
