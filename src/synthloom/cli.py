@@ -123,6 +123,10 @@ def _print_evaluation(metrics: dict) -> None:
         table.add_row(name, "TSTR ratio", "", fmt(t["tstr_ratio"]["accuracy"]),
                       fmt(t["tstr_ratio"]["macro_f1"]), end_section=True)
     out.print(table)
+    majority = (metrics.get("baselines") or {}).get("majority")
+    if majority:
+        out.print(f"majority-class baseline (always {majority['label']!r}): accuracy "
+                  f"{majority['accuracy']:.3f}, macro-F1 {majority['macro_f1']:.3f}")
     if data["missing_in_synthetic"]:
         console.print(
             f"[yellow]labels in real data but not in synthetic: {data['missing_in_synthetic']}[/]"

@@ -231,3 +231,20 @@ def test_embedding_disk_cache_serves_a_new_embedder(tmp_path) -> None:
 
     second._compute = no_compute
     assert np.array_equal(second.embed(texts), first)
+
+
+def test_majority_baseline_is_measured_and_read(metrics: dict) -> None:
+    majority = metrics["baselines"]["majority"]
+    assert majority["label"] in metrics["data"]["labels"]
+    assert 0.0 < majority["accuracy"] < 0.5 and majority["macro_f1"] < majority["accuracy"]
+    findings = {f["topic"]: f for f in metrics["verdict"]}
+    assert findings["baseline (tfidf-lr)"]["level"] == "good"  # faithful data beats it
+
+
+def test_a_student_at_the_majority_baseline_is_read_as_bad() -> None:
+    from synthloom.evaluate.verdict import _baseline_finding
+
+    tstr = {"synthetic": {"accuracy": {"value": 0.68}, "macro_f1": {"value": 0.40}}}
+    finding = _baseline_finding("tfidf-lr", tstr, {"label": "positive", "accuracy": 0.683,
+                                                   "macro_f1": 0.406})
+    assert finding["level"] == "bad" and "no better than the majority class" in finding["text"]

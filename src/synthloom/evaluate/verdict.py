@@ -2,7 +2,9 @@
 
 A finding is ``{"level": "good" | "warn" | "bad", "topic": str, "text": str}``. The
 thresholds are reading aids, stated in each text, not pass marks from a paper:
-TSTR ratio >= 0.9 good, >= 0.75 warn, below bad; embedding recall or coverage below 0.3 warn;
+TSTR ratio >= 0.9 good, >= 0.75 warn, below bad; a student trained on synthetic data at or
+below the majority-class baseline in macro-F1 bad, in accuracy alone warn; embedding recall
+or coverage below 0.3 warn;
 a flagged marginal warn; leakage above its threshold bad.
 """
 
@@ -23,6 +25,22 @@ def _tstr_finding(name: str, tstr: dict[str, Any]) -> dict[str, str]:
         "text": f"trained on {tstr['n_synthetic']} synthetic records the student scores "
         f"{syn:.3f} accuracy on real test data, against {real:.3f} when trained on as many "
         f"real records: ratio {ratio_text} (good >= 0.90, weak < 0.75).",
+    }
+
+
+def _baseline_finding(name: str, tstr: dict[str, Any], majority: dict[str, Any]
+                      ) -> dict[str, str]:
+    acc = tstr["synthetic"]["accuracy"]["value"]
+    f1 = tstr["synthetic"]["macro_f1"]["value"]
+    beats_acc, beats_f1 = acc > majority["accuracy"], f1 > majority["macro_f1"]
+    level = "good" if beats_acc and beats_f1 else "bad" if not beats_f1 else "warn"
+    return {
+        "level": level,
+        "topic": f"baseline ({name})",
+        "text": f"always answering {majority['label']!r} scores {majority['accuracy']:.3f} "
+        f"accuracy and {majority['macro_f1']:.3f} macro-F1 on the real test split; the "
+        f"student trained on synthetic data scores {acc:.3f} and {f1:.3f}"
+        + ("" if beats_acc else ": no better than the majority class in accuracy") + ".",
     }
 
 
@@ -56,8 +74,11 @@ def verdict(metrics: dict[str, Any]) -> list[dict[str, str]]:
     """Findings, most important first: TSTR, leakage, generator, distribution, mixing."""
     findings: list[dict[str, str]] = []
     students = metrics["students"]
+    majority = (metrics.get("baselines") or {}).get("majority")
     for name, s in students.items():
         findings.append(_tstr_finding(name, s["tstr"]))
+        if majority:
+            findings.append(_baseline_finding(name, s["tstr"], majority))
     leak = metrics["leakage"]
     findings.append({
         "level": "bad" if leak["flagged"] else "good",
