@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from synthloom import datasets
+from synthloom import vader as vader_module
 from synthloom.datasets import (
     REAL_SOURCES,
     VADER_SETS,
@@ -148,9 +149,9 @@ def vader() -> dict[str, list[Record]]:
 
 def _raw_vader_lines(name: str) -> dict[str, tuple[float, str]]:
     """id -> (mean rating, raw text) of a set, read independently of the loader."""
-    sdist = (datasets.vader_data_dir() / datasets.VADER_SDIST).read_bytes()
+    sdist = (vader_module.vader_data_dir() / vader_module.VADER_SDIST).read_bytes()
     with tarfile.open(fileobj=io.BytesIO(sdist), mode="r:gz") as outer:
-        inner = outer.extractfile(datasets.VADER_ARCHIVE).read()
+        inner = outer.extractfile(vader_module.VADER_ARCHIVE).read()
     with tarfile.open(fileobj=io.BytesIO(inner), mode="r:gz") as tar:
         raw = tar.extractfile(f"hutto_ICWSM_2014/{VADER_SETS[name].file}").read()
     lines = raw.decode("utf-8").split("\r\n")
@@ -197,7 +198,7 @@ def test_vader_rule_boundaries_and_duplicates_keep_the_first(
     first: dict[str, str] = {}
     for item_id, (rating, text) in raw.items():
         if abs(rating) >= 0.5:
-            first.setdefault(datasets._unescape(text).strip(), item_id)
+            first.setdefault(vader_module._unescape(text).strip(), item_id)
     assert kept == set(first.values())
 
 
@@ -231,8 +232,8 @@ def test_vader_through_load_real_and_describe_sources(vader: dict[str, list[Reco
 def test_vader_reads_the_data_dir_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sdist = datasets.vader_data_dir() / datasets.VADER_SDIST
-    (tmp_path / datasets.VADER_SDIST).symlink_to(sdist)
+    sdist = vader_module.vader_data_dir() / vader_module.VADER_SDIST
+    (tmp_path / vader_module.VADER_SDIST).symlink_to(sdist)
     monkeypatch.setenv("SYNTHLOOM_DATA_DIR", str(tmp_path))
 
     def no_extraction(*args: object, **kwargs: object) -> None:
@@ -240,23 +241,23 @@ def test_vader_reads_the_data_dir_from_the_environment(
 
     monkeypatch.setattr(tarfile.TarFile, "extract", no_extraction)
     monkeypatch.setattr(tarfile.TarFile, "extractall", no_extraction)
-    assert datasets.vader_data_dir() == tmp_path
+    assert vader_module.vader_data_dir() == tmp_path
     assert len(load_vader("vader_amazon_reviews")) == 2977
-    assert list(tmp_path.iterdir()) == [tmp_path / datasets.VADER_SDIST]
+    assert list(tmp_path.iterdir()) == [tmp_path / vader_module.VADER_SDIST]
 
 
 def test_vader_refuses_a_file_with_another_sha256(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = bytearray((datasets.vader_data_dir() / datasets.VADER_SDIST).read_bytes())
+    data = bytearray((vader_module.vader_data_dir() / vader_module.VADER_SDIST).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    tampered = tmp_path / datasets.VADER_SDIST
+    tampered = tmp_path / vader_module.VADER_SDIST
     tampered.write_bytes(bytes(data))
     monkeypatch.setenv("SYNTHLOOM_DATA_DIR", str(tmp_path))
     with pytest.raises(UserInputError) as info:
         load_real("vader_movie_reviews")
     msg = str(info.value)
-    assert str(tampered) in msg and "sha256" in msg and datasets.VADER_SDIST_SHA256 in msg
+    assert str(tampered) in msg and "sha256" in msg and vader_module.VADER_SDIST_SHA256 in msg
     assert "\n" not in msg
 
 
