@@ -17,7 +17,8 @@ Two output formats:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import string
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -30,6 +31,23 @@ from synthloom.records import Record
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
 _PREAMBLE = re.compile(r"^(sure|here is|here's|certainly)[^:\n]*:\s*", re.IGNORECASE)
+
+
+def prompt_echo(text: str, templates: Iterable[str], min_words: int = 4) -> str | None:
+    """The first fixed phrase of the prompt templates (at least ``min_words`` words, between
+    fields and sentence marks) that ``text`` repeats, or None.
+
+    A small model sometimes copies its instructions into the answer ("It is about this:
+    ...", "Its label must clearly be negative."); such a text teaches a student the prompt.
+    """
+    low = " ".join(text.lower().split())
+    for template in templates:
+        for literal, *_ in string.Formatter().parse(template):
+            for piece in re.split(r"[\n.:;?!()]", literal):
+                piece = " ".join(piece.lower().split())
+                if len(piece.split()) >= min_words and piece in low:
+                    return piece
+    return None
 
 
 class GeneratedInstance(BaseModel):
@@ -86,7 +104,7 @@ class InstanceGeneration(Operator):
     """
 
     name = "targen.instance_generation"
-    version = "4"
+    version = "5"
     templates = {
         "system": "You write realistic examples for a dataset. The texts: {description}",
         "user": (
@@ -178,6 +196,8 @@ class InstanceGeneration(Operator):
             except ValueError:
                 return None, 'answer is not JSON of the form {"text": ...}'
         text, reason = clean_text(raw, response.finish_reason, self.min_words, self.max_chars)
+        if text and (echo := prompt_echo(text, self.templates.values())):
+            return None, f"repeats the prompt ({echo!r})"
         return (GeneratedInstance(text=text), None) if text else (None, reason)
 
     def __call__(self, records: list[Record], attempt: int = 0) -> list[Record]:
