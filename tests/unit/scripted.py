@@ -129,3 +129,18 @@ class ScriptedBackend:
     def close(self) -> None:
         """Mark the backend closed (nothing to release)."""
         self.closed = True
+
+
+#: an OpenAI-style function tool spec shared by the LLM-layer tests
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}

@@ -19,7 +19,7 @@ from synthloom.llm.base import (
     SamplingParams,
 )
 from synthloom.llm.cache import CachedBackend, ResponseCache, cache_key
-from tests.unit.scripted import ScriptedBackend
+from tests.unit.scripted import TOOL, ScriptedBackend
 
 SCHEMA = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
 
@@ -342,18 +342,6 @@ def test_preferred_batch_passed_through(cache: ResponseCache) -> None:
 PINNED_PLAIN_KEY = "d3b0bbef13d47bdcbcd161395cf341abb766fad71eb68dc17902135b4e8aa222"
 PINNED_FULL_KEY = "7b3615c80a3b46c19c7292e4748860df3ed8620546c0ceccdeb094339932376c"
 
-TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather of a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 def test_cache_key_of_requests_without_tools_is_unchanged() -> None:

@@ -27,20 +27,8 @@ from synthloom.llm.templates import (
     parse_tool_call_tags,
     pre_query_template,
 )
-from tests.unit.scripted import ScriptedBackend, words_in
+from tests.unit.scripted import TOOL, ScriptedBackend, words_in
 
-TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather of a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 USER = {"role": "user", "content": "What is the weather in Paris?"}
 CALL = {
     "id": "call_0",

@@ -27,6 +27,7 @@ from synthloom.llm.base import (
     SamplingParams,
 )
 from synthloom.llm.openai_http import OpenAIHTTPBackend, parse_retry_after
+from tests.unit.scripted import TOOL
 
 # A script maps (0-based arrival index, request body) to (status, headers, body, delay_s).
 Reply = tuple[int, dict[str, str], Any, float]
@@ -416,18 +417,6 @@ def test_invalid_arguments() -> None:
 
 # ------------------------------------------- tools and raw completions (MockTransport)
 
-TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather of a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 CALL = {
     "id": "call_abc",
     "type": "function",
