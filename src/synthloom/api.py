@@ -58,8 +58,7 @@ def generate(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, n=n)
     elif n is not None:
-        recipe = recipe.model_copy(update={"n": n})
-        recipe = Recipe.model_validate(recipe.model_dump())
+        recipe = Recipe.model_validate({**recipe.model_dump(), "n": n})
     recipe = with_backend(recipe, model=model, base_url=base_url)
     return run_recipe(recipe, out_dir, resume=resume, backend=backend, on_progress=on_progress)
 
