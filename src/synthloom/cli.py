@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,14 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 out = Console()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. other processes competing for the cores) as one yellow line."""
+    console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+warnings.showwarning = _show_warning
 
 
 def _fail(message: str, code: int = 2) -> None:

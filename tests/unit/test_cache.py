@@ -65,6 +65,7 @@ def test_scripted_backend_speaks_the_protocol() -> None:
         "tokens_out": 7 + 5,
         "seconds": 0.5,
         "errors": 0,
+        "prompt_tokens_evaluated": None,
     }
     b.close()
     assert b.closed

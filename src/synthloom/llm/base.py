@@ -174,7 +174,14 @@ class BackendIdentity(BaseModel):
 
 
 class TokenUsage:
-    """Thread-safe counters of LLM calls, tokens and seconds spent in calls."""
+    """Thread-safe counters of LLM calls, tokens and seconds spent in calls.
+
+    ``tokens_in`` counts prompt tokens sent; ``prompt_tokens_evaluated`` those the model
+    actually evaluated (fewer when a shared prefix's KV cache was reused), known only
+    when every call reported it (the batched llama.cpp decoder does), else None.
+    ``seconds`` sums each call's latency; calls decoded together overlap, so it can
+    exceed wall time.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -183,14 +190,19 @@ class TokenUsage:
         self.tokens_out = 0
         self.seconds = 0.0
         self.errors = 0
+        self.prompt_tokens_evaluated: int | None = 0
 
-    def add(self, response: ChatResponse) -> None:
-        """Count one answered call."""
+    def add(self, response: ChatResponse, evaluated: int | None = None) -> None:
+        """Count one answered call (``evaluated``: prompt tokens it evaluated, if known)."""
         with self._lock:
             self.calls += 1
             self.tokens_in += response.tokens_in
             self.tokens_out += response.tokens_out
             self.seconds += response.seconds
+            if evaluated is None or self.prompt_tokens_evaluated is None:
+                self.prompt_tokens_evaluated = None
+            else:
+                self.prompt_tokens_evaluated += evaluated
 
     def add_error(self) -> None:
         """Count one failed call."""
@@ -198,7 +210,8 @@ class TokenUsage:
             self.errors += 1
 
     def as_dict(self) -> dict[str, float]:
-        """``{"calls", "tokens_in", "tokens_out", "seconds", "errors"}``."""
+        """``{"calls", "tokens_in", "tokens_out", "seconds", "errors",
+        "prompt_tokens_evaluated"}``."""
         with self._lock:
             return {
                 "calls": self.calls,
@@ -206,6 +219,7 @@ class TokenUsage:
                 "tokens_out": self.tokens_out,
                 "seconds": round(self.seconds, 3),
                 "errors": self.errors,
+                "prompt_tokens_evaluated": self.prompt_tokens_evaluated,
             }
 
 

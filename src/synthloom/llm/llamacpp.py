@@ -23,6 +23,7 @@ is tokenized with special tokens parsed, no chat template applied.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from synthloom.llm.base import (
     CompletionRequest,
     TokenUsage,
 )
+from synthloom.llm.batched import BatchedDecoder, DecodeJob, grammar_for_schema
 from synthloom.llm.models import file_sha256, get_model, resolve_model_path
 from synthloom.llm.templates import (
     chat_choice_fields,
@@ -83,10 +85,16 @@ class LlamaCppBackend:
         model_name: str | None = None,
         model_sha256: str | None = None,
         n_ctx: int = 2048,
-        n_threads: int = 2,
+        n_threads: int | None = None,
         chat_format: str | None = None,
+        parallel: int = 1,
+        batched: bool | None = None,
     ) -> None:
         from llama_cpp import Llama
+
+        if parallel < 1:
+            raise ValueError(f"parallel must be >= 1, got {parallel}")
+        n_threads = n_threads or decode_threads()
 
         path = Path(model_path)
         self.identity = BackendIdentity(
@@ -95,7 +103,11 @@ class LlamaCppBackend:
             model_sha256=model_sha256 or file_sha256(path),
         )
         self.usage = TokenUsage()
-        self.preferred_batch = 1
+        self.parallel = parallel
+        self.n_threads = n_threads
+        # Hand this backend whole chunks: the batched decoder keeps `parallel` sequences
+        # busy only when it has more requests than slots.
+        self.preferred_batch = 1 if parallel == 1 else 4 * parallel
         self._lock = threading.Lock()
         self._llm = Llama(
             model_path=str(path),
@@ -105,6 +117,9 @@ class LlamaCppBackend:
             chat_format=chat_format,
             verbose=False,
         )
+        self._decoder: BatchedDecoder | None = None
+        if parallel > 1 if batched is None else batched:
+            self._decoder = BatchedDecoder(self._llm, parallel, n_ctx, n_threads)
 
     @classmethod
     def embedded(cls, name: str, **kwargs) -> LlamaCppBackend:
@@ -119,6 +134,20 @@ class LlamaCppBackend:
         return cls(path, model_name=name, model_sha256=model.sha256, **kwargs)
 
     def _one(self, request: ChatRequest) -> ChatResponse:
+        start = time.perf_counter()
+        out = self._llm.create_chat_completion(**self._chat_kwargs(request))
+        seconds = time.perf_counter() - start
+        usage = out.get("usage") or {}
+        return ChatResponse(
+            tokens_in=int(usage.get("prompt_tokens", 0)),
+            tokens_out=int(usage.get("completion_tokens", 0)),
+            seconds=seconds,
+            **chat_choice_fields(out["choices"][0], request),
+        )
+
+    @staticmethod
+    def _chat_kwargs(request: ChatRequest) -> dict[str, Any]:
+        """``create_chat_completion`` arguments for ``request``."""
         s = request.sampling
         kwargs: dict[str, Any] = {
             "messages": messages_for_template(request.messages),
@@ -135,16 +164,7 @@ class LlamaCppBackend:
             kwargs["tools"] = [dict(t) for t in request.tools]
             if request.tool_choice is not None:
                 kwargs["tool_choice"] = request.tool_choice
-        start = time.perf_counter()
-        out = self._llm.create_chat_completion(**kwargs)
-        seconds = time.perf_counter() - start
-        usage = out.get("usage") or {}
-        return ChatResponse(
-            tokens_in=int(usage.get("prompt_tokens", 0)),
-            tokens_out=int(usage.get("completion_tokens", 0)),
-            seconds=seconds,
-            **chat_choice_fields(out["choices"][0], request),
-        )
+        return kwargs
 
     def _complete_one(self, request: CompletionRequest) -> ChatResponse:
         s = request.sampling
@@ -194,12 +214,90 @@ class LlamaCppBackend:
         return results
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | BackendError]:
-        """Answer each request in turn; a request llama.cpp fails on yields a BackendError.
+        """Answer each request; a request llama.cpp fails on yields a BackendError.
 
-        Tools are rendered by the chat template and tool calls returned in
+        With ``parallel > 1`` the requests are decoded together
+        (:class:`~synthloom.llm.batched.BatchedDecoder`), except those whose
+        ``tool_choice`` names a function, which run in turn after them. Tools are
+        rendered by the chat template and tool calls returned in
         ``ChatResponse.tool_calls`` (see the module docstring).
         """
-        return self._run(requests, self._one)
+        if self._decoder is None:
+            return self._run(requests, self._one)
+        return self._batched(requests, self._chat_job, self._one)
+
+    def _chat_job(self, request: ChatRequest) -> DecodeJob | None:
+        """The decode job llama-cpp-python's chat handler would run for ``request``, or
+        None for a request it turns into a forced function call (run in turn)."""
+        if isinstance(request.tool_choice, dict):
+            return None
+        captured = _capture_completion(self._llm, self._chat_kwargs(request))
+        grammar = captured.get("grammar")
+        s = request.sampling
+        return DecodeJob(
+            prompt=list(captured["prompt"]), max_tokens=s.max_tokens,
+            temperature=s.temperature, top_p=s.top_p, seed=s.seed,
+            stop=list(captured.get("stop") or []),
+            grammar=(grammar._grammar, grammar._root) if grammar is not None else None,
+            top_k=captured["top_k"], min_p=captured["min_p"],
+            typical_p=captured["typical_p"], repeat_penalty=captured["repeat_penalty"])
+
+    def _complete_job(self, request: CompletionRequest) -> DecodeJob:
+        """The decode job ``create_completion`` would run for a raw completion."""
+        s = request.sampling
+        prompt = (self._llm.tokenize(request.prompt.encode("utf-8"), special=True)
+                  if request.prompt else [self._llm.token_bos()])
+        grammar = None
+        if request.json_schema is not None:
+            grammar = grammar_for_schema(json.dumps(request.json_schema))
+        return DecodeJob(
+            prompt=prompt, max_tokens=s.max_tokens, temperature=s.temperature,
+            top_p=s.top_p, seed=s.seed, stop=list(s.stop), grammar=grammar,
+            repeat_penalty=_REPEAT_PENALTY)
+
+    def _batched(
+        self,
+        requests: Sequence[R],
+        to_job: Callable[[R], DecodeJob | None],
+        one: Callable[[R], ChatResponse],
+    ) -> list[ChatResponse | BackendError]:
+        results: list[ChatResponse | BackendError | None] = [None] * len(requests)
+        jobs: list[DecodeJob] = []
+        where: list[int] = []
+        in_turn: list[int] = []
+        with self._lock:
+            for i, request in enumerate(requests):
+                try:
+                    job = to_job(request)
+                except (ValueError, RuntimeError) as e:  # e.g. a schema with no grammar
+                    self.usage.add_error()
+                    results[i] = BackendError(f"llama.cpp {self.identity.model}: {e}")
+                    continue
+                if job is None:
+                    in_turn.append(i)
+                else:
+                    jobs.append(job)
+                    where.append(i)
+            done = self._decoder.run(jobs) if jobs else []
+        for i, out in zip(where, done, strict=True):
+            if isinstance(out, ValueError):
+                self.usage.add_error()
+                results[i] = BackendError(f"llama.cpp {self.identity.model}: {out}")
+                continue
+            fields: dict[str, Any] = {"text": out.text, "finish_reason": out.finish_reason}
+            if isinstance(requests[i], ChatRequest):
+                choice = {"message": {"role": "assistant", "content": out.text},
+                          "finish_reason": out.finish_reason}
+                fields = chat_choice_fields(choice, requests[i])
+            response = ChatResponse(tokens_in=out.tokens_in, tokens_out=out.tokens_out,
+                                    seconds=out.seconds, **fields)
+            self.usage.add(response, evaluated=out.tokens_evaluated)
+            results[i] = response
+        if in_turn:
+            for i, answer in zip(in_turn, self._run([requests[i] for i in in_turn], one),
+                                 strict=True):
+                results[i] = answer
+        return results  # type: ignore[return-value]
 
     def complete(
         self, requests: Sequence[CompletionRequest]
@@ -215,7 +313,9 @@ class LlamaCppBackend:
             :class:`BackendError` (llama.cpp refused the prompt, e.g. longer than
             ``n_ctx``, or the schema) per request, in order.
         """
-        return self._run(requests, self._complete_one)
+        if self._decoder is None:
+            return self._run(requests, self._complete_one)
+        return self._batched(requests, self._complete_job, self._complete_one)
 
     def pre_query_template(self, system: str | None = None) -> str:
         """The chat template's text before a user message's content (Magpie's prefix).
@@ -287,6 +387,80 @@ class LlamaCppBackend:
 
     def close(self) -> None:
         """Free the model."""
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            decoder.close()
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.close()
+
+
+class _Captured(Exception):
+    """Carries the arguments a chat handler passed to ``create_completion``."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        super().__init__("captured")
+        self.kwargs = kwargs
+
+
+class _CaptureCompletion:
+    """Stands in for a ``Llama`` in a llama-cpp-python chat handler: everything goes to
+    the real model except ``create_completion``, whose arguments are captured."""
+
+    def __init__(self, llm: Any) -> None:
+        self._llm = llm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)
+
+    def create_completion(self, **kwargs: Any) -> Any:
+        raise _Captured(kwargs)
+
+
+def _capture_completion(llm: Any, chat_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What ``llm.create_chat_completion(**chat_kwargs)`` would pass to
+    ``create_completion``: prompt token ids (chat template applied), stop strings, the
+    grammar, and every sampling value (``create_chat_completion``'s repeat penalty is
+    1.0, its handler's 1.1), taken from the model's own chat handler, so the batched path
+    decodes exactly what the sequential path would."""
+    try:  # through create_chat_completion itself: its defaults differ from the handler's
+        type(llm).create_chat_completion(_CaptureCompletion(llm), **chat_kwargs)
+    except _Captured as captured:
+        return captured.kwargs
+    raise RuntimeError("the chat handler did not call create_completion")
+
+
+def decode_threads() -> int:
+    """CPU threads for llama.cpp: the cores this process may run on
+    (``os.sched_getaffinity``, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def busy_cores_elsewhere(seconds: float = 0.3) -> float | None:
+    """Cores kept busy by other processes over ``seconds`` (from ``/proc/stat``, minus
+    this process's own CPU time); None where ``/proc/stat`` does not exist.
+
+    llama.cpp's decode threads spin-wait on one another, so when another process takes
+    one of their cores each step waits for the slowest thread: with a second llama.cpp
+    process on the same 2 cores one 60-token request took 74-117 s instead of 3.5 s.
+    """
+    def totals() -> tuple[float, float]:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, all0 = totals()
+        own0 = sum(os.times()[:2])
+        time.sleep(seconds)
+        busy1, all1 = totals()
+        own1 = sum(os.times()[:2])
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    cores = (all1 - all0) / ticks / seconds
+    busy = (busy1 - busy0) / ticks - (own1 - own0)
+    return max(0.0, busy / seconds) if cores > 0 else None

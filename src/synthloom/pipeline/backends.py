@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from synthloom.llm.cache import CachedBackend, ResponseCache
@@ -11,13 +12,25 @@ from synthloom.pipeline.recipe import BackendConfig
 def make_backend(config: BackendConfig, cache_path: Path | str) -> CachedBackend:
     """A backend for ``config`` wrapped in the SQLite response cache at ``cache_path``.
 
+    For llamacpp, warns (``RuntimeWarning``) when other processes keep half a core or
+    more busy as the model loads.
+
     Raises:
         UserInputError: unknown or missing embedded model, or a weights sha256 mismatch.
     """
     if config.kind == "llamacpp":
-        from synthloom.llm.llamacpp import LlamaCppBackend
+        from synthloom.llm.llamacpp import LlamaCppBackend, busy_cores_elsewhere, decode_threads
 
-        backend = LlamaCppBackend.embedded(config.model, n_ctx=config.n_ctx)
+        threads = config.n_threads or decode_threads()
+        busy = busy_cores_elsewhere()
+        if busy is not None and busy >= 0.5:
+            warnings.warn(
+                f"other processes keep {busy:.1f} of this machine's cores busy; llama.cpp's "
+                f"{threads} decode threads slow down sharply when they share cores "
+                "(set backend.n_threads lower, or stop the other work)",
+                RuntimeWarning, stacklevel=2)
+        backend = LlamaCppBackend.embedded(
+            config.model, n_ctx=config.n_ctx, n_threads=threads, parallel=config.parallel)
     else:
         from synthloom.llm.openai_http import OpenAIHTTPBackend
 

@@ -16,6 +16,9 @@ output directory           same
 ``chunk_size``             how often records are checkpointed, not which records
 ``backend.max_concurrency``  how many requests are in flight, not what they ask
 ``backend.n_ctx``          the context window of the embedded model (prompts fit in it)
+``backend.parallel``       how many sequences are decoded together; sampled answers can
+                           differ with it, but the requests (and so the cache) are the same
+``backend.n_threads``      CPU threads
 ``backend.base_url``       where a server runs; the model id names what answers
 taxonomy file path         its content enters instead
 ``targen:``/``coverage:``/``dedup:`` spelling  they enter as the steps they expand to
@@ -34,7 +37,8 @@ if TYPE_CHECKING:
 FINGERPRINT_VERSION = 2
 
 #: fields of a recipe that never enter the fingerprint (see the module docstring)
-EXCLUDED = ("chunk_size", "backend.max_concurrency", "backend.n_ctx", "backend.base_url")
+EXCLUDED = ("chunk_size", "backend.max_concurrency", "backend.n_ctx", "backend.base_url",
+            "backend.parallel", "backend.n_threads")
 
 
 def fingerprint_data(recipe: Recipe) -> dict[str, Any]:

@@ -139,7 +139,8 @@ class LocalRun:
         unfinished = [d for d in drafts if d.id not in done]
         quotas = engine.drafts.quotas(self.recipe.n)
         max_drafts = engine.drafts.max_drafts(self.recipe.n)
-        size = self.recipe.chunk_size
+        # a batched backend is kept busy by chunks at least as large as it asks for
+        size = max(self.recipe.chunk_size, getattr(self.backend, "preferred_batch", 1))
         engine.index(accepted)
         while True:
             counts = Counter(task.stratum_of(r) for r in accepted)
@@ -191,11 +192,11 @@ class LocalRun:
     def _session_usage(self) -> dict[str, float]:
         """LLM usage of this run only (the backend may have served earlier runs)."""
         now = self.backend.usage.as_dict()
-        return {k: round(v - self._usage_at_start.get(k, 0), 3) for k, v in now.items()}
+        return {k: _combine(v, self._usage_at_start.get(k, 0), -1) for k, v in now.items()}
 
     def _current_usage(self, previous: dict[str, Any]) -> dict[str, float]:
         before = previous.get("usage", {})
-        return {k: round(v + before.get(k, 0), 3) for k, v in self._session_usage().items()}
+        return {k: _combine(v, before.get(k, 0), 1) for k, v in self._session_usage().items()}
 
     def _write_progress(self, previous: dict[str, Any], started: float) -> None:
         write_json(
@@ -318,3 +319,8 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
             "started_at": datetime.now(UTC).isoformat(),
         },
     )
+
+
+def _combine(a: float | None, b: float | None, sign: int) -> float | None:
+    """``a + sign * b`` rounded to 3 decimals; None (unknown) when either is."""
+    return None if a is None or b is None else round(a + sign * b, 3)

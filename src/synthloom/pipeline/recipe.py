@@ -45,7 +45,13 @@ class BackendConfig(_Strict):
         model: embedded model name for llamacpp; the server's model id for HTTP.
         base_url: for openai_http, e.g. ``http://127.0.0.1:8080/v1``.
         max_concurrency: for openai_http, requests in flight at once.
-        n_ctx: for llamacpp, context window in tokens.
+        n_ctx: for llamacpp, context window of each sequence, in tokens.
+        parallel: for llamacpp, sequences decoded together in one batch (continuous
+            batching, shared prompt prefixes; :mod:`synthloom.llm.batched`); 1 answers
+            one request at a time. Sampled answers at ``parallel > 1`` differ from those
+            at 1 (each batch's numerics differ) but are the same for the same value.
+        n_threads: for llamacpp, CPU threads; None uses every core this process may
+            run on (``os.sched_getaffinity``).
     """
 
     kind: Literal["llamacpp", "openai_http"] = "llamacpp"
@@ -53,6 +59,8 @@ class BackendConfig(_Strict):
     base_url: str | None = None
     max_concurrency: int = Field(default=4, ge=1)
     n_ctx: int = Field(default=2048, ge=256)
+    parallel: int = Field(default=8, ge=1, le=64)
+    n_threads: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _url_for_http(self) -> BackendConfig:
@@ -83,7 +91,8 @@ class Recipe(_Strict):
             optionally ``unit`` and ``kind`` at the top level) is read as the same thing.
         n: accepted synthetic records wanted.
         seed: master random seed (plans and sampler seeds derive from it).
-        chunk_size: drafts per checkpoint (records are written after each chunk).
+        chunk_size: drafts per checkpoint (records are written after each chunk); a
+            batched backend gets chunks of at least its preferred batch (4 x parallel).
         backend: which LLM answers.
         sampling: sampling values for generation.
         steps: the generation steps in engine order (see
