@@ -140,7 +140,7 @@ class LocalRun:
         quotas = engine.drafts.quotas(self.recipe.n)
         max_drafts = engine.drafts.max_drafts(self.recipe.n)
         # a batched backend is kept busy by chunks at least as large as it asks for
-        size = max(self.recipe.chunk_size, getattr(self.backend, "preferred_batch", 1))
+        size = self.recipe.chunk_size or max(10, getattr(self.backend, "preferred_batch", 1))
         engine.index(accepted)
         while True:
             counts = Counter(task.stratum_of(r) for r in accepted)

@@ -91,8 +91,10 @@ class Recipe(_Strict):
             optionally ``unit`` and ``kind`` at the top level) is read as the same thing.
         n: accepted synthetic records wanted.
         seed: master random seed (plans and sampler seeds derive from it).
-        chunk_size: drafts per checkpoint (records are written after each chunk); a
-            batched backend gets chunks of at least its preferred batch (4 x parallel).
+        chunk_size: drafts per checkpoint (records are written after each chunk); None
+            (the default) picks 10, or the backend's preferred batch when larger (4 x
+            ``parallel`` for batched llama.cpp decoding, which needs many requests at
+            once to keep its sequences busy).
         backend: which LLM answers.
         sampling: sampling values for generation.
         steps: the generation steps in engine order (see
@@ -112,7 +114,7 @@ class Recipe(_Strict):
     task: AnyTask
     n: int = Field(default=300, ge=1)
     seed: int = 13
-    chunk_size: int = Field(default=10, ge=1)
+    chunk_size: int | None = Field(default=None, ge=1)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     steps: list[AnyStep] = Field(default_factory=list)

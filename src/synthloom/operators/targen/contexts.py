@@ -75,30 +75,42 @@ class ContextGeneration(Operator):
         With ``label``, the contexts are settings for texts of that label (used when the
         label is the subject matter, so a context cannot contradict it).
         """
-        about = f"Their label is {label}: {label_description}.\n" if label else ""
-        found: dict[str, str] = {}
+        return self.run_many({label: label_description})[label]
+
+    def run_many(self, labels: Mapping[str | None, str]) -> dict[str | None, list[str]]:
+        """:meth:`run` for each label (``None``: task-wide), with the requests of one
+        round for every label sent together (so a batched backend decodes them at once).
+        Each label's requests, seeds and answers are those :meth:`run` would make."""
+        found: dict[str | None, dict[str, str]] = {label: {} for label in labels}
         rounds = -(-self.n // 10)
         for call in range(3 * rounds):
-            if len(found) >= self.n:
+            todo = [label for label in labels if len(found[label]) < self.n]
+            if not todo:
                 break
-            k = min(10, self.n - len(found))
-            avoid = ""
-            if found:
-                avoid = " Do not repeat these: " + "; ".join(list(found.values())[-10:]) + "."
-            request = self.request(
-                self.templates["system"],
-                self.templates["user"].format(
-                    description=self.description, unit=self.unit, about=about, k=k,
-                    avoid=avoid,
-                ),
-                temperature=self.temperature,
-                top_p=self.top_p,
-                max_tokens=40 + 25 * k,
-                seed=derived_seed(self.name, self.seed, call, label),
-            )
-            (result,) = chat_structured(self.backend, [request], ContextList)
-            for context in result.value.contexts if result.value else []:
-                if "," in context or ":" in context:
-                    continue  # a list crammed into one item
-                found.setdefault(context.lower().rstrip("."), context.rstrip("."))
-        return list(found.values())[: self.n]
+            requests = [self._request(label, labels[label], found[label], call)
+                        for label in todo]
+            for label, result in zip(todo, chat_structured(self.backend, requests, ContextList),
+                                     strict=True):
+                for context in result.value.contexts if result.value else []:
+                    if "," in context or ":" in context:
+                        continue  # a list crammed into one item
+                    found[label].setdefault(context.lower().rstrip("."), context.rstrip("."))
+        return {label: list(items.values())[: self.n] for label, items in found.items()}
+
+    def _request(self, label: str | None, label_description: str, found: dict[str, str],
+                 call: int):
+        about = f"Their label is {label}: {label_description}.\n" if label else ""
+        k = min(10, self.n - len(found))
+        avoid = ""
+        if found:
+            avoid = " Do not repeat these: " + "; ".join(list(found.values())[-10:]) + "."
+        return self.request(
+            self.templates["system"],
+            self.templates["user"].format(
+                description=self.description, unit=self.unit, about=about, k=k, avoid=avoid,
+            ),
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=40 + 25 * k,
+            seed=derived_seed(self.name, self.seed, call, label),
+        )

@@ -89,7 +89,7 @@ class ContextsStep(StepConfig):
 
         def run(artifacts: dict[str, Any]) -> dict[str, list[str]]:
             if self.per_label:
-                found = {label: op.run(label, desc) for label, desc in labels.items()}
+                found = op.run_many(labels)
             else:
                 shared = op.run()
                 found = {label: shared for label in labels}
