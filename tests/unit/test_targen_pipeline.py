@@ -243,3 +243,20 @@ def test_dedup_threshold_outside_unit_interval_is_refused_at_load(tmp_path):
     path.write_text("task: t\ndescription: d\nlabels: {a: x, b: y}\ndedup:\n  jaccard: 1.5\n")
     with pytest.raises(UserInputError, match=r"line 5: dedup\.jaccard: Input should be less"):
         load_recipe(path)
+
+
+def test_usage_by_step_accounts_for_every_call_across_a_resume(tmp_path):
+    clean, _ = run(tmp_path, "clean", recipe(max_regenerations=1))
+    by_step = clean["usage_by_step"]
+    assert sum(row["calls"] for row in by_step.values()) == clean["llm_calls"]
+    assert sum(row["tokens_out"] for row in by_step.values()) == clean["tokens_out"]
+    assert {"targen.contexts", "targen.instance_seeds", "targen.generate",
+            "targen.self_correction"} <= set(by_step)
+    assert by_step["targen.generate"]["calls"] >= 12
+    crash_at = clean["llm_calls"] * 3 // 4
+    with pytest.raises(RuntimeError, match="scripted crash"):
+        run(tmp_path, "crashed", recipe(max_regenerations=1), fail_after=crash_at)
+    resumed, _ = run(tmp_path, "crashed", recipe(max_regenerations=1), resume=True)
+    # the calls made before the last checkpoint of the crashed session are kept
+    total = sum(row["calls"] for row in resumed["usage_by_step"].values())
+    assert total == resumed["llm_calls"] <= clean["llm_calls"]

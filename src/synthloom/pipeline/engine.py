@@ -50,6 +50,21 @@ class Engine:
         self.recipe, self.backend = recipe, backend
         self.ctx = StepContext(recipe, backend)
         self.drafts: Any = None
+        #: LLM calls and tokens per step (``"<type>"``, or ``"<type> (regeneration)"`` for a
+        #: generate step's later attempts) in this process: where the tokens go.
+        self.usage_by_step: dict[str, dict[str, int]] = {}
+
+    def _metered(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, its LLM calls and tokens added to ``usage_by_step[name]``."""
+        before = self.backend.usage.as_dict()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            after = self.backend.usage.as_dict()
+            row = self.usage_by_step.setdefault(
+                name, {"calls": 0, "tokens_in": 0, "tokens_out": 0})
+            for key in row:
+                row[key] += int(after.get(key, 0) - before.get(key, 0))
 
     # ------------------------------------------------------------------ plan
     def plan(self, plan_dir: Path) -> dict[str, Any]:
@@ -66,7 +81,7 @@ class Engine:
             if path.exists():
                 artifacts[step.artifact] = json.loads(path.read_text(encoding="utf-8"))
                 continue
-            value = step.build(self.ctx).run(dict(artifacts))
+            value = self._metered(step.type, step.build(self.ctx).run, dict(artifacts))
             write_json_atomic(path, value)
             artifacts[step.artifact] = value
         return artifacts
@@ -78,11 +93,13 @@ class Engine:
         (draft,) = r.steps_of("draft")
         self.drafts = draft.build(ctx)
         self.drafts.start(ctx.artifacts)
-        self.annotators = [s.build(ctx) for s in r.steps_of("annotate")]
+        self.annotators = [(s.type, s.build(ctx)) for s in r.steps_of("annotate")]
         (generate,) = r.steps_of("generate")
         self.generator = generate.build(ctx)
-        self.transforms = [s.build(ctx) for s in r.steps_of("transform")]
+        self._generate_type = generate.type
+        self.transforms = [(s.type, s.build(ctx)) for s in r.steps_of("transform")]
         self.checks = [s.build(ctx) for s in r.steps_of("check")]
+        self._check_types = [s.type for s in r.steps_of("check")]
         self.filters = [s.build(ctx) for s in r.steps_of("filter")]
 
     # ---------------------------------------------------------------- drafts
@@ -96,8 +113,8 @@ class Engine:
         for i, stratum in enumerate(strata):
             chunk.append(self.drafts.draft(start + i, stratum, per_stratum.get(stratum, 0)))
             per_stratum[stratum] = per_stratum.get(stratum, 0) + 1
-        for annotate in self.annotators:
-            chunk = annotate(chunk)
+        for name, annotate in self.annotators:
+            chunk = self._metered(name, annotate, chunk)
         return chunk
 
     # ----------------------------------------------------------------- chunk
@@ -112,17 +129,19 @@ class Engine:
         rejected: list[Record] = []
         pending, attempt = drafts, 0
         while pending:
-            generated = self.generator(pending, attempt=attempt)
+            again = " (regeneration)" if attempt else ""
+            generated = self._metered(self._generate_type + again, self.generator, pending,
+                                      attempt=attempt)
             rejected += [r for r in generated if r.rejected is not None]
             batch = [r for r in generated if r.rejected is None]
-            for transform in self.transforms:
-                batch = transform(batch, attempt=attempt)
+            for name, transform in self.transforms:
+                batch = self._metered(name + again, transform, batch, attempt=attempt)
             retry: list[Record] = []
-            for check in self.checks:
+            for name, check in zip(self._check_types, self.checks, strict=True):
                 if not batch:
                     break
                 passed = []
-                for r in check(batch, attempt=attempt):
+                for r in self._metered(name + again, check, batch, attempt=attempt):
                     policy = check.config.on_fail
                     if check.passed(r):
                         passed.append(r)

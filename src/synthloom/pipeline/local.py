@@ -198,11 +198,21 @@ class LocalRun:
         before = previous.get("usage", {})
         return {k: _combine(v, before.get(k, 0), 1) for k, v in self._session_usage().items()}
 
+    def _usage_by_step(self, previous: dict[str, Any]) -> dict[str, dict[str, int]]:
+        """LLM calls and tokens per step, over every session of this run."""
+        total = {k: dict(v) for k, v in previous.get("usage_by_step", {}).items()}
+        for step, row in self.engine.usage_by_step.items():
+            into = total.setdefault(step, {key: 0 for key in row})
+            for key, value in row.items():
+                into[key] = into.get(key, 0) + value
+        return total
+
     def _write_progress(self, previous: dict[str, Any], started: float) -> None:
         write_json(
             self.out / "progress.json",
             {
                 "usage": self._current_usage(previous),
+                "usage_by_step": self._usage_by_step(previous),
                 "wall_seconds": previous["wall_seconds"] + time.perf_counter() - started,
                 "sessions": previous["sessions"],
             },
@@ -241,9 +251,11 @@ class LocalRun:
             **trail_stats(accepted + rejected),
             "tokens_in": usage.get("tokens_in", 0),
             "tokens_out": usage.get("tokens_out", 0),
+            "prompt_tokens_evaluated": usage.get("prompt_tokens_evaluated"),
             "llm_calls": usage.get("calls", 0),
             "llm_errors": usage.get("errors", 0),
             "llm_seconds": usage.get("seconds", 0),
+            "usage_by_step": self._usage_by_step(previous),
             "this_session": {
                 "llm_calls": session_usage["calls"],
                 "cache_hits": getattr(self.backend, "hits", None),
@@ -255,6 +267,7 @@ class LocalRun:
         write_json(self.out / "manifest.json", manifest)
         progress = {
             "usage": usage,
+            "usage_by_step": self._usage_by_step(previous),
             "wall_seconds": wall,
             "sessions": previous["sessions"] + 1,
         }
