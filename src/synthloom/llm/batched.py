@@ -28,6 +28,7 @@ and number of slots.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import time
 from collections import deque
@@ -36,10 +37,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 # A request waits for another's prompt when it would share at least this many more
 # tokens of it than it can share now.
 _WAIT_FOR_PREFIX = 16
 _PENALTY_LAST_N = 64  # llama-cpp-python's Llama(last_n_tokens_size=64)
+# llama.cpp's llama_token_data: {int32 id; float logit; float p}
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
 
 @dataclass
@@ -88,6 +93,8 @@ class _Slot:
     job: DecodeJob | None = None
     index: int = -1  # position of the job in the caller's list
     sampler: Any = None
+    fast: Any = None  # greedy jobs with a grammar: the same chain without the grammar
+    grammar: Any = None  # the grammar sampler inside ``sampler``
     pending: list[int] = field(default_factory=list)  # prompt tokens still to evaluate
     waiting: bool = False
     next_token: int | None = None
@@ -134,6 +141,9 @@ class BatchedDecoder:
         self._slots = [_Slot(seq=i) for i in range(slots)]
         self.prompt_tokens_evaluated = 0
         self.steps = 0
+        self._n_vocab = int(llm.n_vocab())
+        self._ids = np.arange(self._n_vocab, dtype=np.int32)
+        self._candidates = np.zeros(self._n_vocab, dtype=_TOKEN_DATA)
 
     def run(self, jobs: Sequence[DecodeJob]) -> list[DecodeResult | ValueError]:
         """Decode every job; results in the jobs' order.
@@ -170,7 +180,7 @@ class BatchedDecoder:
                 raise RuntimeError(f"llama_decode failed with status {status}")
             self.steps += 1
             for slot, batch_index in outputs:
-                token = self._cpp.llama_sampler_sample(slot.sampler, self._ctx, batch_index)
+                token = self._sample(slot, batch_index)
                 done = self._accept(slot, token)
                 if done is not None:
                     results[slot.index] = done
@@ -182,7 +192,10 @@ class BatchedDecoder:
     def _assign(self, slot: _Slot, job: DecodeJob, index: int) -> None:
         slot.job, slot.index, slot.started = job, index, time.perf_counter()
         slot.completion, slot.next_token, slot.evaluated = [], None, 0
-        slot.sampler = self._sampler(job)
+        slot.sampler = self._sampler(job, with_grammar=True)
+        if job.grammar is not None and job.temperature == 0.0:
+            slot.fast = self._sampler(job, with_grammar=False)
+            slot.grammar = self._cpp.llama_sampler_chain_get(slot.sampler, 1)
         slot.waiting = True
         self._start_prompt(slot)
 
@@ -271,16 +284,57 @@ class BatchedDecoder:
     def _release(self, slot: _Slot) -> None:
         """Free the slot; its KV cells stay as a prefix cache until the slot is reused."""
         self._cpp.llama_sampler_free(slot.sampler)
-        slot.sampler, slot.job, slot.index, slot.pending = None, None, -1, []
+        if slot.fast is not None:
+            self._cpp.llama_sampler_free(slot.fast)
+        slot.sampler, slot.fast, slot.grammar = None, None, None
+        slot.job, slot.index, slot.pending = None, -1, []
 
-    def _sampler(self, job: DecodeJob) -> Any:
-        """The llama-cpp-python 0.3.36 ``_init_sampler`` chain for one job."""
+    def _sample(self, slot: _Slot, batch_index: int) -> int:
+        """The next token of ``slot`` from the logits at ``batch_index``.
+
+        A greedy job with a grammar first takes the unconstrained greedy token and asks
+        the grammar about that one token; only if the grammar refuses it are all
+        ~150,000 vocabulary entries run through the grammar (llama.cpp's own sampler does
+        the same). For greedy decoding this is exact: the best token, when allowed, is
+        also the best allowed token.
+        """
+        cpp = self._cpp
+        if slot.fast is None:
+            return cpp.llama_sampler_sample(slot.sampler, self._ctx, batch_index)
+        logits = np.ctypeslib.as_array(
+            cpp.llama_get_logits_ith(self._ctx, batch_index), shape=(self._n_vocab,))
+        token = self._apply(slot.fast, logits)
+        one = np.zeros(1, dtype=_TOKEN_DATA)
+        one["id"], one["logit"] = token, 1.0
+        single = cpp.llama_token_data_array(
+            data=one.ctypes.data_as(cpp.llama_token_data_p), size=1, selected=-1,
+            sorted=False)
+        cpp.llama_sampler_apply(slot.grammar, ctypes.byref(single))
+        if not np.isfinite(one["logit"][0]):  # refused: constrain the whole vocabulary
+            token = self._apply(slot.sampler, logits)
+        cpp.llama_sampler_accept(slot.fast, token)
+        cpp.llama_sampler_accept(slot.sampler, token)
+        return token
+
+    def _apply(self, chain: Any, logits: np.ndarray) -> int:
+        """Run ``chain`` over every token's logit (without accepting); the selected id."""
+        cpp, cand = self._cpp, self._candidates
+        cand["id"], cand["logit"], cand["p"] = self._ids, logits, 0.0
+        array = cpp.llama_token_data_array(
+            data=cand.ctypes.data_as(cpp.llama_token_data_p), size=self._n_vocab,
+            selected=-1, sorted=False)
+        cpp.llama_sampler_apply(chain, ctypes.byref(array))
+        return int(cand["id"][array.selected])
+
+    def _sampler(self, job: DecodeJob, with_grammar: bool = True) -> Any:
+        """The llama-cpp-python 0.3.36 ``_init_sampler`` chain for one job (the grammar,
+        if any, second, as there)."""
         cpp = self._cpp
         chain = cpp.llama_sampler_chain_init(cpp.llama_sampler_chain_default_params())
         add = lambda s: cpp.llama_sampler_chain_add(chain, s)  # noqa: E731
         add(cpp.llama_sampler_init_penalties(
-            self._llm.n_vocab(), _PENALTY_LAST_N, job.repeat_penalty, 0.0, 0.0))
-        if job.grammar is not None:
+            self._n_vocab, _PENALTY_LAST_N, job.repeat_penalty, 0.0, 0.0))
+        if job.grammar is not None and with_grammar:
             text, root = job.grammar
             add(cpp.llama_sampler_init_grammar(self._vocab, text.encode(), root.encode()))
         seed = cpp.LLAMA_DEFAULT_SEED if job.seed is None else job.seed
