@@ -55,7 +55,7 @@ test: $(STAMP) browser
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/pipeline_efficiency.py
+	$(PY) bench/throughput.py
 	$(PY) bench/evaluate_speed.py
 
 clean:

@@ -61,21 +61,35 @@ _QUERY_MARKER = "<<synthloom-query-marker>>"
 class LlamaCppBackend:
     """A GGUF model run in this process by llama.cpp.
 
-    Requests are answered one at a time (llama.cpp holds one context); a lock makes
-    the backend safe to share between threads. llama.cpp reuses the KV cache of the
-    longest common prompt prefix between consecutive requests, so prompts that share
-    a system message decode faster.
+    With ``parallel > 1`` (the recipes' default is 8) a call's requests are decoded
+    together by :class:`~synthloom.llm.batched.BatchedDecoder`: continuous batching over
+    ``parallel`` sequences in one unified KV cache, prompt prefixes shared between
+    sequences, per-request sampler chains, seeds, stop strings and JSON-schema grammars.
+    With ``parallel == 1`` requests are answered one at a time by llama-cpp-python (which
+    reuses the KV cache of the longest prompt prefix shared with the previous request).
+    A lock makes the backend safe to share between threads.
+
+    Answers: with one slot the batched path equals the sequential one token for token
+    (tested); with more, greedy answers nearly always do, while sampled answers differ
+    (other sequences in a batch change the floating-point sums) but stay the same for
+    the same requests, order, seeds and ``parallel``.
 
     Args:
         model_path: path of a GGUF file.
         model_name: name recorded in provenance (defaults to the file name).
         model_sha256: sha256 of the file (computed if not given).
-        n_ctx: context window in tokens.
-        n_threads: CPU threads for decoding (default: 2, the reference machine's cores).
+        n_ctx: context window of each sequence, in tokens.
+        n_threads: CPU threads for decoding (default: the cores this process may run
+            on, :func:`decode_threads`).
         chat_format: llama-cpp-python chat format; None uses the GGUF's own template.
+        parallel: sequences decoded together (>= 1).
+        batched: force the batched decoder on (True, e.g. with one slot to compare it
+            with the sequential path) or off; None: on when ``parallel > 1``.
 
     Raises:
         ImportError: llama-cpp-python is not installed.
+        ValueError: ``parallel`` < 1.
+        RuntimeError: llama.cpp could not allocate the batched context.
     """
 
     def __init__(
@@ -365,25 +379,6 @@ class LlamaCppBackend:
         if token < 0:
             return ""
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
-
-    def raw_decode_rate(
-        self, prompt: str = "Write a short news story.", tokens: int = 128
-    ) -> float:  # noqa: E501
-        """Decode speed in tokens/second of a plain completion, without grammar or pipeline.
-
-        Used by the benchmark as the denominator of pipeline efficiency.
-        """
-        with self._lock:
-            start = time.perf_counter()
-            out = self._llm.create_chat_completion(
-                messages=[{"role": "user", "content": prompt}],
-                temperature=0.7,
-                top_p=0.95,
-                max_tokens=tokens,
-                seed=1,
-            )
-            seconds = time.perf_counter() - start
-        return out["usage"]["completion_tokens"] / seconds
 
     def close(self) -> None:
         """Free the model."""
