@@ -66,10 +66,20 @@ class ScriptedServer:
         self.times: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.props: dict[str, Any] | None = None  # GET /props answer (llama.cpp's server)
         self._lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+                found = self.path == "/props" and outer.props is not None
+                data = json.dumps(outer.props if found else {"error": "not found"}).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self) -> None:  # noqa: N802 (stdlib name)
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
@@ -626,3 +636,31 @@ def test_chat_and_completion_in_one_loop_from_a_running_event_loop() -> None:
 
     chats, completions = asyncio.run(caller())
     assert chats[0].text == "chat" and completions[0].text == "raw"
+
+
+def test_fewer_server_slots_than_concurrency_is_reported(
+    serve: Callable[[Script], ScriptedServer], tmp_path
+) -> None:
+    """llama.cpp's server says how many parallel slots it has: with fewer than
+    max_concurrency, make_backend warns and records the effective concurrency; the
+    requests still all get answers."""
+    import warnings
+
+    from synthloom.pipeline.backends import make_backend
+    from synthloom.pipeline.recipe import BackendConfig
+
+    server = serve(lambda i, body: ok(f"answer {i}", delay=0.05))
+    assert backend(server.base_url).server_slots() is None  # a server that does not say
+    server.props = {"total_slots": 2}
+    assert backend(server.base_url).server_slots() == 2
+    config = BackendConfig(kind="openai_http", base_url=server.base_url, model="m",
+                           max_concurrency=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cached = make_backend(config, tmp_path / "cache.sqlite")
+    assert any("2 parallel slots" in str(w.message) and "effective concurrency 2"
+               in str(w.message) for w in caught)
+    assert cached.backend.effective_concurrency == 2
+    answers = cached.chat([req(f"q{i}") for i in range(6)])
+    assert sorted(a.text for a in answers) == sorted(f"answer {i}" for i in range(6))
+    cached.close()

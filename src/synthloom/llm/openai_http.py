@@ -196,7 +196,29 @@ class OpenAIHTTPBackend:
             endpoint=self.base_url,
         )
         self.usage = TokenUsage()
+        #: requests the server really runs at once (set by make_backend from server_slots)
+        self.effective_concurrency: int = max_concurrency
         self.preferred_batch = max_concurrency
+
+    def server_slots(self, timeout_seconds: float = 5.0) -> int | None:
+        """Parallel slots the server says it has, or None when it does not say.
+
+        llama.cpp's ``llama-server`` answers ``GET /props`` with ``total_slots`` (its
+        ``--parallel``); vLLM, OpenAI and llama-cpp-python's server do not, and an
+        unreachable server gives None too (the first request will name the error).
+        A server with fewer slots than ``max_concurrency`` queues the rest: the
+        effective concurrency is then its slot count.
+        """
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        try:
+            answer = httpx.get(f"{root}/props", timeout=timeout_seconds,
+                               headers={"Authorization": f"Bearer {self.api_key}"})
+            if answer.status_code != 200:
+                return None
+            slots = answer.json().get("total_slots")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return int(slots) if isinstance(slots, int) and slots > 0 else None
 
     @property
     def dialect(self) -> Literal["json_schema", "json_object"]:

@@ -13,7 +13,9 @@ def make_backend(config: BackendConfig, cache_path: Path | str) -> CachedBackend
     """A backend for ``config`` wrapped in the SQLite response cache at ``cache_path``.
 
     For llamacpp, warns (``RuntimeWarning``) when other processes keep half a core or
-    more busy as the model loads.
+    more busy as the model loads. For openai_http, asks the server for its parallel slots
+    (llama.cpp's server says) and warns when it has fewer than ``max_concurrency``; the
+    backend's ``effective_concurrency`` is the smaller of the two.
 
     Raises:
         UserInputError: unknown or missing embedded model, or a weights sha256 mismatch.
@@ -37,4 +39,11 @@ def make_backend(config: BackendConfig, cache_path: Path | str) -> CachedBackend
         backend = OpenAIHTTPBackend(
             config.base_url, config.model, max_concurrency=config.max_concurrency
         )
+        slots = backend.server_slots()
+        backend.effective_concurrency = min(config.max_concurrency, slots or config.max_concurrency)
+        if slots is not None and slots < config.max_concurrency:
+            warnings.warn(
+                f"the server at {config.base_url} has {slots} parallel slots, fewer than "
+                f"backend.max_concurrency {config.max_concurrency}: the other requests wait "
+                f"in its queue (effective concurrency {slots})", RuntimeWarning, stacklevel=2)
     return CachedBackend(backend, ResponseCache(cache_path))

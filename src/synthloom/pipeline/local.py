@@ -242,6 +242,8 @@ class LocalRun:
             "recipe_sha256": self.recipe.sha256(),
             "created_at": datetime.now(UTC).isoformat(),
             "backend": self.backend.identity.model_dump(),
+            "effective_concurrency": getattr(
+                getattr(self.backend, "backend", self.backend), "effective_concurrency", None),
             "versions": package_versions(),
             "wanted": self.recipe.n,
             **self._rates(accepted, rejected),
