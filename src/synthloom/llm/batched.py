@@ -381,7 +381,7 @@ def schema_key(schema: dict[str, Any]) -> str:
 def _common(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the common prefix of two token lists."""
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
