@@ -5,7 +5,8 @@
 
 In one process, one after the other on the same machine:
 
-1. raw decode rate: greedy continuations of 96 tokens, decoded by llama.cpp's
+1. raw rates: prompt tokens evaluated per second (16 distinct ~80-word prompts, 8
+   sequences together), and greedy continuations of 96 tokens, decoded by llama.cpp's
    ``llama_decode`` in the batched decoder with 1, 2, 4, 8 and 16 sequences together
    (2 requests per sequence), no pipeline, no grammar: aggregate generated tokens/s.
    The 1-sequence figure is the single-sequence limit, the best figure the physical
@@ -70,6 +71,31 @@ def raw_rates(model: str, slot_counts: list[int], tokens: int) -> dict[int, floa
     return rates
 
 
+def prompt_rate(model: str, prompts: int = 16, words: int = 80) -> float:
+    """Prompt tokens evaluated per second: ``prompts`` distinct prompts of about ``words``
+    words each, one token generated per prompt, 8 sequences together, nothing shared."""
+    from synthloom.llm.batched import BatchedDecoder, DecodeJob
+    from synthloom.llm.llamacpp import LlamaCppBackend, decode_threads
+
+    backend = LlamaCppBackend.embedded(model, parallel=1)
+    llm = backend._llm
+    decoder = BatchedDecoder(llm, 8, 512, decode_threads())
+    jobs = []
+    for i in range(prompts):
+        text = " ".join(f"{TOPICS[(i + j) % len(TOPICS)]} {i * 31 + j}" for j in range(words // 3))
+        jobs.append(DecodeJob(prompt=llm.tokenize(text.encode()), max_tokens=1,
+                              temperature=0.0, top_p=1.0, seed=i, repeat_penalty=1.0))
+    started = time.perf_counter()
+    decoder.run(jobs)
+    seconds = time.perf_counter() - started
+    rate = round(decoder.prompt_tokens_evaluated / seconds, 1)
+    print(f"raw prompt evaluation: {rate:6.1f} prompt tokens/s "
+          f"({decoder.prompt_tokens_evaluated} tokens in {seconds:.1f} s)", flush=True)
+    decoder.close()
+    backend.close()
+    return rate
+
+
 def pipeline(out: Path, n: int, parallel: int) -> dict:
     """Generate the demo recipe from an empty cache, then resume it once."""
     from synthloom.api import generate
@@ -115,7 +141,8 @@ def evaluate(out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100, help="accepted records per run")
+    parser.add_argument("--n", type=int, default=100,
+                        help="accepted records per run (0: raw rates only)")
     parser.add_argument("--parallel", type=int, default=8, help="sequences decoded together")
     parser.add_argument("--tokens", type=int, default=96, help="tokens per raw continuation")
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
@@ -127,6 +154,10 @@ def main() -> None:
     summary: dict = {"n": args.n, "parallel": args.parallel}
     if not args.skip_raw:
         summary["raw"] = raw_rates(args.model, [1, 2, 4, 8, 16], args.tokens)
+        summary["raw_prompt_tokens_per_second"] = prompt_rate(args.model)
+    if args.n == 0:
+        print(json.dumps(summary, indent=2))
+        return
     runs = {}
     for parallel in (1, args.parallel):
         runs[parallel] = pipeline(args.out / f"parallel_{parallel}", args.n, parallel)
@@ -144,6 +175,13 @@ def main() -> None:
                 row["generated_tokens_per_second"] / single, 2)
             row["efficiency_vs_best_batched"] = round(
                 row["generated_tokens_per_second"] / best, 2)
+            # the hardware bound for this run's tokens: its evaluated prompt tokens at the
+            # raw prompt rate plus its generated tokens at the best batched rate
+            evaluated = row["prompt_tokens_evaluated"] or row["prompt_tokens_sent"]
+            bound = (evaluated / summary["raw_prompt_tokens_per_second"]
+                     + row["generated_tokens"] / best)
+            row["seconds_bound_by_tokens"] = round(bound, 1)
+            row["efficiency_vs_token_bound"] = round(bound / row["wall_seconds"], 2)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 

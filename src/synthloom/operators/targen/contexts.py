@@ -6,6 +6,8 @@ asks for a list of domains or settings in which instances of the task could occu
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping
 from typing import Annotated
 
@@ -80,8 +82,15 @@ class ContextGeneration(Operator):
     def run_many(self, labels: Mapping[str | None, str]) -> dict[str | None, list[str]]:
         """:meth:`run` for each label (``None``: task-wide), with the requests of one
         round for every label sent together (so a batched backend decodes them at once).
-        Each label's requests, seeds and answers are those :meth:`run` would make."""
+        Each label's requests, seeds and answers are those :meth:`run` would make.
+
+        A label left with no usable context after every round (the embedded 0.5B model
+        sometimes answers only ``"Tech: computers, the internet,"``-style lists) gets the
+        usable parts of its refused answers (what follows a colon), or else the parts of
+        its own description (``"films, music and television"``), instead of failing the
+        run in planning."""
         found: dict[str | None, dict[str, str]] = {label: {} for label in labels}
+        refused: dict[str | None, list[str]] = {label: [] for label in labels}
         rounds = -(-self.n // 10)
         for call in range(3 * rounds):
             todo = [label for label in labels if len(found[label]) < self.n]
@@ -93,8 +102,13 @@ class ContextGeneration(Operator):
                                      strict=True):
                 for context in result.value.contexts if result.value else []:
                     if "," in context or ":" in context:
+                        refused[label].append(context)
                         continue  # a list crammed into one item
                     found[label].setdefault(context.lower().rstrip("."), context.rstrip("."))
+        for label in labels:
+            if not found[label]:  # a label the model gave nothing usable for
+                for context in _salvage(refused[label]) or _pieces(labels[label]):
+                    found[label].setdefault(context.lower(), context)
         return {label: list(items.values())[: self.n] for label, items in found.items()}
 
     def _request(self, label: str | None, label_description: str, found: dict[str, str],
@@ -114,3 +128,21 @@ class ContextGeneration(Operator):
             max_tokens=40 + 25 * k,
             seed=derived_seed(self.name, self.seed, call, label),
         )
+
+
+def _salvage(refused: list[str]) -> list[str]:
+    """Usable contexts inside refused ones: ``"Tech: computers"`` gives ``"computers"``
+    (the part after a colon, when it is not itself a list)."""
+    out = []
+    for context in refused:
+        rest = context.rsplit(":", 1)[-1].strip().rstrip(".")
+        if rest and "," not in rest and len(rest) > 2:
+            out.append(rest)
+    return out
+
+
+def _pieces(label_description: str) -> list[str]:
+    """The parts of a label's description (``"films, music and television"`` gives
+    ``["films", "music", "television"]``): the contexts of last resort."""
+    parts = re.split(r",|;|\band\b|\bor\b", label_description)
+    return [p.strip().rstrip(".") for p in parts if len(p.strip()) > 2]
