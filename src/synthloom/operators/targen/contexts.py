@@ -7,7 +7,6 @@ asks for a list of domains or settings in which instances of the task could occu
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping
 from typing import Annotated
 
