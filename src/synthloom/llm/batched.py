@@ -158,12 +158,28 @@ class BatchedDecoder:
         results: list[DecodeResult | ValueError | None] = [None] * len(jobs)
         queue: deque[int] = deque()
         for i, job in enumerate(jobs):
-            if len(job.prompt) >= self.n_ctx_per_slot:
+            if not job.prompt:
+                results[i] = ValueError("empty prompt: nothing to continue")
+            elif len(job.prompt) >= self.n_ctx_per_slot:
                 results[i] = ValueError(
                     f"Requested tokens ({len(job.prompt)}) exceed context window of "
                     f"{self.n_ctx_per_slot}")
             else:
                 queue.append(i)
+        try:
+            self._decode(jobs, queue, results)
+        except BaseException:
+            # a failed call leaves no half-done job behind for the next one
+            for slot in self._slots:
+                if slot.job is not None:
+                    self._release(slot)
+                    self._cpp.llama_memory_seq_rm(self._mem, slot.seq, 0, -1)
+                    slot.kv, slot.waiting, slot.next_token = [], False, None
+            raise
+        return results  # type: ignore[return-value]
+
+    def _decode(self, jobs: Sequence[DecodeJob], queue: deque[int],
+                results: list[DecodeResult | ValueError | None]) -> None:
         while queue or any(s.job is not None for s in self._slots):
             for slot in self._slots:
                 if slot.job is None and queue:
@@ -185,7 +201,6 @@ class BatchedDecoder:
                 if done is not None:
                     results[slot.index] = done
                     self._release(slot)
-        return results  # type: ignore[return-value]
 
     # -- slots -----------------------------------------------------------------------
 
