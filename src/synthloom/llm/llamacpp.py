@@ -220,8 +220,7 @@ class LlamaCppBackend:
                 try:
                     response = one(request)
                 except (ValueError, RuntimeError) as e:  # e.g. prompt longer than n_ctx
-                    self.usage.add_error()
-                    results.append(BackendError(f"llama.cpp {self.identity.model}: {e}"))
+                    results.append(self._failed(e))
                     continue
                 self.usage.add(response)
                 results.append(response)
@@ -269,6 +268,11 @@ class LlamaCppBackend:
             top_p=s.top_p, seed=s.seed, stop=list(s.stop), grammar=grammar,
             repeat_penalty=_REPEAT_PENALTY)
 
+    def _failed(self, error: Exception) -> BackendError:
+        """Count a request llama.cpp refused; the error for its slot names the model."""
+        self.usage.add_error()
+        return BackendError(f"llama.cpp {self.identity.model}: {error}")
+
     def _batched(
         self,
         requests: Sequence[R],
@@ -284,8 +288,7 @@ class LlamaCppBackend:
                 try:
                     job = to_job(request)
                 except (ValueError, RuntimeError) as e:  # e.g. a schema with no grammar
-                    self.usage.add_error()
-                    results[i] = BackendError(f"llama.cpp {self.identity.model}: {e}")
+                    results[i] = self._failed(e)
                     continue
                 if job is None:
                     in_turn.append(i)
@@ -295,8 +298,7 @@ class LlamaCppBackend:
             done = self._decoder.run(jobs) if jobs else []
         for i, out in zip(where, done, strict=True):
             if isinstance(out, ValueError):
-                self.usage.add_error()
-                results[i] = BackendError(f"llama.cpp {self.identity.model}: {out}")
+                results[i] = self._failed(out)
                 continue
             fields: dict[str, Any] = {"text": out.text, "finish_reason": out.finish_reason}
             if isinstance(requests[i], ChatRequest):

@@ -98,8 +98,7 @@ class Engine:
         self.generator = generate.build(ctx)
         self._generate_type = generate.type
         self.transforms = [(s.type, s.build(ctx)) for s in r.steps_of("transform")]
-        self.checks = [s.build(ctx) for s in r.steps_of("check")]
-        self._check_types = [s.type for s in r.steps_of("check")]
+        self.checks = [(s.type, s.build(ctx)) for s in r.steps_of("check")]
         self.filters = [s.build(ctx) for s in r.steps_of("filter")]
 
     # ---------------------------------------------------------------- drafts
@@ -137,7 +136,7 @@ class Engine:
             for name, transform in self.transforms:
                 batch = self._metered(name + again, transform, batch, attempt=attempt)
             retry: list[Record] = []
-            for name, check in zip(self._check_types, self.checks, strict=True):
+            for name, check in self.checks:
                 if not batch:
                     break
                 passed = []
