@@ -49,7 +49,7 @@ class InstanceSeedGeneration(Operator):
     """
 
     name = "targen.instance_seeds"
-    version = "3"
+    version = "4"
     templates = {
         "system": "You help plan a varied dataset. The texts: {description}",
         "user": (
@@ -115,4 +115,25 @@ class InstanceSeedGeneration(Operator):
         out: dict[str, dict[str, list[str]]] = {label: {} for label in self.labels}
         for (label, c), result in zip(pairs, results, strict=True):
             out[label][c] = result.value or []
+        short = [(label, c) for label, c in pairs if len(out[label][c]) < -(-self.per_pair // 2)]
+        if short:  # one more request for pairs that came back with under half their seeds
+            again = [
+                self.request(
+                    system,
+                    self.templates["user"].format(
+                        context=c, label=label, label_description=self.labels[label],
+                        k=self.per_pair, unit=self.unit,
+                    ),
+                    temperature=self.temperature, top_p=self.top_p,
+                    max_tokens=20 + 30 * self.per_pair,
+                    seed=derived_seed(self.name, self.seed, label, c, "again"),
+                )
+                for label, c in short
+            ]
+            for (label, c), result in zip(short, chat_validated(self.backend, again, self._parse,
+                                                                max_attempts=1), strict=True):
+                merged = {s.lower(): s for s in out[label][c]}
+                for extra in result.value or []:
+                    merged.setdefault(extra.lower(), extra)
+                out[label][c] = list(merged.values())[: self.per_pair]
         return out
