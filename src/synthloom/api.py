@@ -173,11 +173,23 @@ def evaluate(
     metrics = evaluate_synthetic(
         synthetic, real_records, students=list(students or DEFAULT_STUDENTS), seed=seed,
         real_seed_size=real_seed_size, leakage_threshold=leakage_threshold,
-        marginal_threshold=marginal_threshold, generator_check=check, on_step=on_step)
+        marginal_threshold=marginal_threshold, generator_check=check, on_step=on_step,
+        seed_examples=_seed_example_ids(run_dir))
     write_metrics(run_dir / "metrics.json", metrics)
     if report:
         write_report(run_dir / "report.html", metrics, title=f"{run_dir} vs {real_name}")
     return metrics
+
+
+def _seed_example_ids(run_dir: Path) -> list[str] | None:
+    """Ids of the real seed examples a run was anchored in, or None."""
+    path = run_dir / "plan" / "seed_examples.json"
+    if not path.is_file():
+        return None
+    try:
+        return [str(e["id"]) for e in json.loads(path.read_text(encoding="utf-8"))]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserInputError(f"{path}: not a list of seed examples ({e})") from e
 
 
 __all__ = ["evaluate", "generate", "read_run", "run_recipe_of"]

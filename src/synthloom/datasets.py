@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from synthloom.errors import UserInputError
 from synthloom.records import Origin, Provenance, Record, record_id
 from synthloom.vader import (  # noqa: F401  (re-exported: every named source loads from here)
@@ -141,7 +143,7 @@ def _read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _read_arrow_rows(
-    path: Path, suffix: str, text_column: str, label_column: str
+    path: Path, suffix: str, text_column: str, label_column: str | None
 ) -> list[dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -150,9 +152,8 @@ def _read_arrow_rows(
     try:
         if suffix == ".csv":
             # Read the text and label columns as strings so labels like "01" survive.
-            convert = pacsv.ConvertOptions(
-                column_types={text_column: pa.string(), label_column: pa.string()}
-            )
+            columns = [c for c in (text_column, label_column) if c]
+            convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns})
             table = pacsv.read_csv(path, convert_options=convert)
         else:
             table = pq.read_table(path)
@@ -377,3 +378,133 @@ def stratified_split(
             f"{test_fraction}: {e}"
         ) from e
     return [records[i] for i in sorted(train_idx)], [records[i] for i in sorted(test_idx)]
+
+
+def stratified_sample(records: Sequence[Record], n: int, seed: int) -> list[Record]:
+    """``n`` records drawn without replacement, label proportions kept (largest remainder).
+
+    Deterministic for a seed; keeps the input order. ``n >= len(records)`` returns them all.
+    """
+    if n >= len(records):
+        return list(records)
+    by_label: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        by_label.setdefault(str(r.label), []).append(i)
+    labels = sorted(by_label)
+    exact = {lab: n * len(by_label[lab]) / len(records) for lab in labels}
+    quota = {lab: int(exact[lab]) for lab in labels}
+    remainder = n - sum(quota.values())
+    for lab in sorted(labels, key=lambda lab: (-(exact[lab] - quota[lab]), lab))[:remainder]:
+        quota[lab] += 1
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for lab in labels:
+        members = by_label[lab]
+        picks = rng.permutation(len(members))[: quota[lab]]
+        chosen.extend(members[j] for j in picks)
+    return [records[i] for i in sorted(chosen)]
+
+
+def real_splits(
+    records: Sequence[Record],
+    test_fraction: float = 0.3,
+    validation_fraction: float = 0.2,
+    seed: int = 13,
+) -> tuple[list[Record], list[Record], list[Record]]:
+    """``(train, validation, test)``: the three real splits ``evaluate`` scores on.
+
+    ``records`` is split ``test_fraction`` into test, then the rest ``validation_fraction``
+    into validation (seed + 1), both by :func:`stratified_split`. Seed examples drawn for
+    generation (:func:`draw_seed_examples`) come from ``train`` with the same defaults,
+    so the test split is never shown to the generator.
+
+    Raises:
+        UserInputError: as :func:`stratified_split`.
+    """
+    pool, test = stratified_split(list(records), test_fraction=test_fraction, seed=seed)
+    train, validation = stratified_split(pool, test_fraction=validation_fraction, seed=seed + 1)
+    return train, validation, test
+
+
+def load_text_file(path: str | Path, text_column: str = "text",
+                   task: str | None = None) -> list[Record]:
+    """Load unlabelled texts from a JSONL, CSV or Parquet file (records with ``label=None``).
+
+    Raises:
+        UserInputError: as :func:`load_labelled_file`, without the label checks.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UserInputError(f"{path}: unknown file type '{path.suffix or '(no suffix)'}'; "
+                             f"use one of {', '.join(SUFFIXES)}")
+    if path.stat().st_size == 0:
+        raise UserInputError(f"{path}: file is empty")
+    rows = (_read_jsonl_rows(path) if suffix == ".jsonl"
+            else _read_arrow_rows(path, suffix, text_column, None))
+    if not rows:
+        raise UserInputError(f"{path}: file has no rows")
+    present = list(dict.fromkeys(k for row in rows for k in row))
+    if text_column not in present:
+        raise UserInputError(f"{path}: no text column '{text_column}'; columns present: "
+                             f"{', '.join(present)}")
+    task = task or path.stem
+    texts = [str(r.get(text_column)).strip() for r in rows if not _blank(r.get(text_column))]
+    if not texts:
+        raise UserInputError(f"{path}: every '{text_column}' is empty")
+    return [Record(id=record_id(task, {"text": t}, None), task=task, inputs={"text": t},
+                   origin=Origin.real, provenance=Provenance(source=str(path))) for t in texts]
+
+
+def draw_seed_examples(
+    source: str,
+    n: int,
+    *,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    labels: Sequence[str] | None = None,
+    seed: int = 13,
+) -> list[Record]:
+    """The user's few real examples that generation is anchored in (issue 10).
+
+    Args:
+        source: a named real source (:data:`REAL_SOURCES`; drawn from the train split of
+            :func:`real_splits` at ``seed``, never from validation or test) or a file.
+        n: examples drawn (label proportions kept; all of them when the file has fewer).
+        text_column, label_column: the file's columns; ``label_column=None`` reads
+            unlabelled texts.
+        labels: the recipe's labels; a labelled seed with another label is an error.
+        seed: split and sampling seed (``evaluate``'s default split seed is 13).
+
+    Returns:
+        Real records in source order.
+
+    Raises:
+        UserInputError: the source cannot be read (see :func:`load_real`), has no text
+            column, is empty, has only one label, or has labels not in ``labels``.
+    """
+    if source in REAL_SOURCES:
+        if label_column is None:
+            pool = load_real(source)
+        else:
+            pool, _, _ = real_splits(load_real(source), seed=seed)
+    elif label_column is None:
+        pool = load_text_file(source, text_column)
+    else:
+        pool = load_labelled_file(source, text_column=text_column, label_column=label_column)
+    if label_column is not None:
+        found = Counter(str(r.label) for r in pool)
+        if len(found) < 2:
+            raise UserInputError(f"seed data {source}: all {len(pool)} examples have one label "
+                                 f"({', '.join(found)}); give examples of at least 2 labels")
+        unknown = sorted(set(found) - set(labels or found))
+        if unknown:
+            raise UserInputError(f"seed data {source}: labels not in the recipe: "
+                                 f"{', '.join(unknown)} (recipe: {', '.join(labels or [])})")
+        return stratified_sample(pool, n, seed)
+    if n >= len(pool):
+        return list(pool)
+    picks = np.random.default_rng(seed).permutation(len(pool))[:n]
+    return [pool[i] for i in sorted(picks)]

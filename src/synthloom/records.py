@@ -63,7 +63,8 @@ class Provenance(BaseModel):
     For real records only ``source`` is usually set (e.g. ``"bbc_news"`` or a file path).
     For synthetic records: the backend, model and model file sha256, the sampling
     parameters, the recipe hash, the trail of operators, the plan, the instance seed,
-    the target label, parent record ids, the failure mode injected into it if any
+    the target label, parent record ids, the ids of the user's real seed examples shown
+    to the generator for it (``seed_examples``), the failure mode injected into it if any
     (``perturbation``: ``{"mode", "parent"}``) and the UTC creation time.
     """
 
@@ -81,6 +82,7 @@ class Provenance(BaseModel):
     target_label: str | None = None
     label_constraint: str | None = None
     parents: list[str] = Field(default_factory=list)
+    seed_examples: list[str] = Field(default_factory=list)
     perturbation: dict[str, Any] | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 

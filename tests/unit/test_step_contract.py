@@ -28,10 +28,12 @@ EXAMPLES: dict[str, dict] = {
     "targen.instance_seeds": {"per_pair": 2},
     "targen.label_constraints": {},
     "coverage.plan": {"taxonomy": "TREE", "personas": True, "characteristics": ["formality"]},
-    "targen.generate": {"max_words": 10},
+    "targen.generate": {"max_words": 10, "style_examples": 1, "length": "seeds"},
     "evol.complexify": {"fraction": 0.5, "max_words": 10},
     "targen.self_correction": {},
     "filter.near_duplicates": {"jaccard": 0.5},
+    "seed_data.sample": {"path": "vader_tweets", "n": 6},
+    "filter.copy_guard": {"jaccard": 0.5},
 }
 
 
@@ -83,7 +85,12 @@ def _records(role: str) -> list[Record]:
 
 ARTIFACTS = {"unit": "note", "contexts": {"alpha": ["place 1"], "beta": ["place 2"]},
              "seeds": {"alpha": {"place 1": ["situation a one here", "situation a two here"]},
-                       "beta": {"place 2": ["situation b one here", "situation b two here"]}}}
+                       "beta": {"place 2": ["situation b one here", "situation b two here"]}},
+             "seed_examples": [
+                 {"id": "seed-1", "label": "alpha", "words": 11,
+                  "text": "A note about alpha, number 1, with some words in it."},
+                 {"id": "seed-2", "label": "beta", "words": 6,
+                  "text": "A real note about a beta."}]}
 
 
 def _run(config, recipe, cache_path, role):

@@ -105,7 +105,7 @@ def mixing(
         "macro_f1"}]}``; ``capped`` is true when fewer synthetic records exist than the ratio
         asks for (all of them are used).
     """
-    real_seed = stratified_sample(data.real_train, real_seed_size, seed)
+    real_seed = data.real_seed or stratified_sample(data.real_train, real_seed_size, seed)
     test_texts = [r.text for r in data.real_test]
     y_test = [str(r.label) for r in data.real_test]
     added = [
@@ -146,7 +146,7 @@ def trust_weight_sweep(
         {"accuracy", "macro_f1"}, "test": {...}}], "chosen_lambda": float,
         "chosen_on": "validation"}``.
     """
-    real_seed = stratified_sample(data.real_train, real_seed_size, seed)
+    real_seed = data.real_seed or stratified_sample(data.real_train, real_seed_size, seed)
     train = real_seed + data.synthetic
     sets = [[r.text for r in data.real_validation], [r.text for r in data.real_test]]
     y_val = [str(r.label) for r in data.real_validation]

@@ -6,36 +6,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from synthloom.datasets import stratified_sample  # noqa: F401  (re-exported)
 from synthloom.errors import UserInputError
 from synthloom.evaluate.students import fit_student, make_student
 from synthloom.records import Record
-
-
-def stratified_sample(records: Sequence[Record], n: int, seed: int) -> list[Record]:
-    """``n`` records drawn without replacement, label proportions kept (largest remainder).
-
-    Deterministic for a seed; keeps the input order. ``n >= len(records)`` returns them all.
-    """
-    if n >= len(records):
-        return list(records)
-    by_label: dict[str, list[int]] = {}
-    for i, r in enumerate(records):
-        by_label.setdefault(str(r.label), []).append(i)
-    labels = sorted(by_label)
-    exact = {lab: n * len(by_label[lab]) / len(records) for lab in labels}
-    quota = {lab: int(exact[lab]) for lab in labels}
-    remainder = n - sum(quota.values())
-    for lab in sorted(labels, key=lambda lab: (-(exact[lab] - quota[lab]), lab))[:remainder]:
-        quota[lab] += 1
-    rng = np.random.default_rng(seed)
-    chosen: list[int] = []
-    for lab in labels:
-        members = by_label[lab]
-        picks = rng.permutation(len(members))[: quota[lab]]
-        chosen.extend(members[j] for j in picks)
-    return [records[i] for i in sorted(chosen)]
 
 
 def _fit_predict_texts(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from synthloom.datasets import stratified_split
+from synthloom.datasets import real_splits, stratified_split
 from synthloom.errors import UserInputError
 from synthloom.records import Origin, Record
 
@@ -32,6 +32,8 @@ class EvaluationData:
         real_train / real_validation / real_test: disjoint, label-stratified real splits.
         labels: the real label set, sorted.
         missing_in_synthetic: real labels with no synthetic record (reported, not an error).
+        real_seed: the real seed set of the mixing and trust-weight experiments when the
+            run was anchored in real seed examples (None: drawn from ``real_train``).
     """
 
     synthetic: list[Record]
@@ -41,6 +43,7 @@ class EvaluationData:
     real_test: list[Record]
     labels: list[str]
     missing_in_synthetic: list[str]
+    real_seed: list[Record] | None = None
 
 
 def prepare(
@@ -105,13 +108,13 @@ def prepare(
         raise UserInputError(
             f"validation fraction must be between 0 and 1, got {validation_fraction}"
         )
-    pool, test = stratified_split(list(real), test_fraction=test_fraction, seed=seed)
+    _, test = stratified_split(list(real), test_fraction=test_fraction, seed=seed)
     if len(test) < MIN_TEST_RECORDS:
         raise UserInputError(
             f"the real test split has {len(test)} records ({len(real)} real records at test "
             f"fraction {test_fraction}); need at least {MIN_TEST_RECORDS}"
         )
-    train, validation = stratified_split(pool, test_fraction=validation_fraction, seed=seed + 1)
+    train, validation, test = real_splits(real, test_fraction, validation_fraction, seed)
     return EvaluationData(
         synthetic=kept,
         n_synthetic_skipped=len(synthetic) - len(kept),
@@ -121,3 +124,23 @@ def prepare(
         labels=real_labels,
         missing_in_synthetic=sorted(set(real_labels) - set(syn_counts)),
     )
+
+
+def with_seed_examples(data: EvaluationData, seed_ids: Sequence[str], seed: int
+                       ) -> EvaluationData:
+    """``data`` with ``real_seed`` set to the real train records among ``seed_ids`` (the
+    examples a run was anchored in), or unchanged when none of them is in the real data.
+
+    Raises:
+        UserInputError: a seed example is in the real validation or test split: a score
+            on it would reward copying the seed.
+    """
+    ids = set(seed_ids)
+    held_out = [r for r in data.real_test + data.real_validation if r.id in ids]
+    if held_out:
+        raise UserInputError(
+            f"{len(held_out)} of the run's {len(ids)} seed examples are in the real test or "
+            f"validation split at seed {seed}; evaluate with the split seed they were drawn "
+            "with (the recipe's seed_data split_seed)")
+    own = [r for r in data.real_train if r.id in ids]
+    return replace(data, real_seed=own) if own else data

@@ -19,7 +19,7 @@ from synthloom.evaluate.curves import learning_curves, mixing, trust_weight_swee
 from synthloom.evaluate.distribution import marginals, precision_recall_coverage, projection_2d
 from synthloom.evaluate.diversity import diversity_report
 from synthloom.evaluate.leakage import leakage_report
-from synthloom.evaluate.splits import EvaluationData, prepare
+from synthloom.evaluate.splits import EvaluationData, prepare, with_seed_examples
 from synthloom.evaluate.students import make_student
 from synthloom.evaluate.tstr import tstr_scores
 from synthloom.evaluate.verdict import verdict
@@ -63,6 +63,7 @@ def evaluate_synthetic(
     n_bootstrap: int = 1000,
     generator_check: GeneratorCheck | None = None,
     on_step: Callable[[str], None] | None = None,
+    seed_examples: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Score a synthetic set against real data; returns the JSON-serialisable metrics.
 
@@ -80,6 +81,10 @@ def evaluate_synthetic(
         generator_check: called with the prepared data; returns the generator's zero-shot
             scores (see :func:`~synthloom.evaluate.generator_check.generator_zero_shot`).
         on_step: called with each step's name as it starts (for progress display).
+        seed_examples: ids of the real examples the run was anchored in (its
+            ``plan/seed_examples.json``); those found in the real train split are the real
+            seed set of the mixing and trust-weight experiments (so "real alone" means the
+            user's own seeds), and ``real_seed_size`` is ignored.
 
     Returns:
         ``{"data", "students": {name: {"tstr", "learning_curves", "mixing",
@@ -88,7 +93,8 @@ def evaluate_synthetic(
 
     Raises:
         UserInputError: bad inputs (see :func:`~synthloom.evaluate.splits.prepare`), an
-            unknown student, or data a student cannot be trained on.
+            unknown student, data a student cannot be trained on, or seed examples in
+            the real validation or test split.
     """
     for name in students:
         make_student(name, seed)  # fail early on an unknown name
@@ -97,6 +103,9 @@ def evaluate_synthetic(
         synthetic, real, test_fraction=test_fraction,
         validation_fraction=validation_fraction, seed=seed,
     ))
+    seed_source = "drawn from real train"
+    if seed_examples and (data := with_seed_examples(data, seed_examples, seed)).real_seed:
+        real_seed_size, seed_source = len(data.real_seed), "the run's seed examples"
     syn_texts = [r.text for r in data.synthetic]
     test_texts = [r.text for r in data.real_test]
     real_sample = random.Random(seed).sample(
@@ -140,6 +149,7 @@ def evaluate_synthetic(
             "test_fraction": test_fraction,
             "validation_fraction": validation_fraction,
             "real_seed_size": real_seed_size,
+            "real_seed_source": seed_source,
             "embedder": embedder.model_id,
         },
         "students": per_student,

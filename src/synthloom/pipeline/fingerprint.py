@@ -5,8 +5,8 @@ one recipe in different folders give the same records, and a recipe run with ano
 ``chunk_size`` keeps every plan id and seed.
 
 Version 2 covers the task (kind, name, description, unit, labels...), ``n``, ``seed``, the
-backend's kind and model, the sampling values, the expanded steps (a taxonomy file by the
-sha256 of its content) and the template overrides. It leaves out:
+backend's kind and model, the sampling values, the expanded steps (a taxonomy or seed
+data file by the sha256 of its content) and the template overrides. It leaves out:
 
 =========================  ===============================================================
 left out                   why
@@ -21,6 +21,7 @@ output directory           same
 ``backend.n_threads``      CPU threads
 ``backend.base_url``       where a server runs; the model id names what answers
 taxonomy file path         its content enters instead
+seed data file path        same (a named real source enters by name)
 ``targen:``/``coverage:``/``dedup:`` spelling  they enter as the steps they expand to
 =========================  ===============================================================
 """

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from synthloom.pipeline.steps.base import StepConfig
 from synthloom.pipeline.steps.coverage import ComplexifyStep, CoverageStep
 from synthloom.pipeline.steps.filters import NearDuplicatesStep
+from synthloom.pipeline.steps.seed_data import CopyGuardStep, SeedDataStep
 from synthloom.pipeline.steps.targen import (
     ContextsStep,
     GenerateStep,
@@ -99,11 +100,33 @@ class CoverageConfig(_Strict):
         return ComplexifyStep._known(v, info)
 
 
+class SeedDataConfig(_Strict):
+    """The user's real examples to anchor generation in (issue 10); expands to a
+    :class:`~synthloom.pipeline.steps.seed_data.SeedDataStep`, the generate step's
+    ``style_examples``, ``example_words`` and ``length``, and a
+    :class:`~synthloom.pipeline.steps.seed_data.CopyGuardStep` (``copy_guard`` is its
+    Jaccard threshold; None turns it off)."""
+
+    path: str
+    text_column: str = "text"
+    label_column: str | None = "label"
+    n: int = Field(default=50, ge=1, le=100_000)
+    split_seed: int = 13
+    style_examples: int = Field(default=2, ge=0, le=8)
+    example_words: int = Field(default=80, ge=10, le=400)
+    length: Literal["fixed", "seeds"] = "seeds"
+    copy_guard: float | None = Field(default=0.5, ge=0.0, le=1.0)
+
+
 def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
-           unit_given: bool) -> list[StepConfig]:
-    """The steps the three sections stand for, in engine order."""
-    t, c = targen, coverage
+           unit_given: bool, seed_data: SeedDataConfig | None = None) -> list[StepConfig]:
+    """The steps the preset sections stand for, in engine order."""
+    t, c, s = targen, coverage, seed_data
     steps: list[StepConfig] = [] if unit_given else [UnitStep()]
+    if s is not None:
+        steps.insert(0, SeedDataStep(path=s.path, text_column=s.text_column,
+                                     label_column=s.label_column, n=s.n,
+                                     split_seed=s.split_seed))
     steps += [
         ContextsStep(n=t.contexts, per_label=t.contexts_per_label),
         InstanceSeedsStep(per_pair=t.seeds_per_pair),
@@ -113,8 +136,11 @@ def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
     if c.taxonomy or c.personas or c.characteristics:
         steps.append(CoverageStep(taxonomy=c.taxonomy, strategy=c.strategy,
                                   personas=c.personas, characteristics=c.characteristics))
+    anchoring = ({"style_examples": s.style_examples, "example_words": s.example_words,
+                  "length": s.length} if s is not None else {})
     steps.append(GenerateStep(max_words=t.max_words, format=t.instance_format,
-                              max_attempts=t.max_attempts, meta_prompts=c.meta_prompts))
+                              max_attempts=t.max_attempts, meta_prompts=c.meta_prompts,
+                              **anchoring))
     if c.complexify_fraction > 0:
         steps.append(ComplexifyStep(fraction=c.complexify_fraction,
                                     operations=c.complexify_operations, max_words=t.max_words))
@@ -123,6 +149,8 @@ def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
             with_descriptions=t.self_correction_with_descriptions,
             on_fail=t.on_disagreement, fail_trust_weight=t.disagreement_trust_weight,
             max_regenerations=t.max_regenerations, max_attempts=t.max_attempts))
+    if s is not None and s.copy_guard is not None:
+        steps.append(CopyGuardStep(jaccard=s.copy_guard))
     if dedup.jaccard is not None or dedup.cosine is not None:
         steps.append(NearDuplicatesStep(**dedup.model_dump()))
     return steps

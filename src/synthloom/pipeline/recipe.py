@@ -24,10 +24,17 @@ from pydantic import (
     model_validator,
 )
 
+from synthloom.datasets import REAL_SOURCES
 from synthloom.errors import UserInputError
 from synthloom.operators.base import check_template_overrides
 from synthloom.pipeline.fingerprint import fingerprint
-from synthloom.pipeline.presets import CoverageConfig, DedupConfig, TargenConfig, expand
+from synthloom.pipeline.presets import (
+    CoverageConfig,
+    DedupConfig,
+    SeedDataConfig,
+    TargenConfig,
+    expand,
+)
 from synthloom.pipeline.steps import STEP_TYPES, AnyStep, StepConfig, check_flow
 from synthloom.tasks import TASK_KINDS
 
@@ -103,8 +110,9 @@ class Recipe(_Strict):
         templates: prompt template overrides, ``{"<operator>.<key>": text}``, e.g.
             ``targen.instance_generation.user``; a template may use only the fields the
             operator fills. Their sha256 is in every record's operator trail.
-        targen, coverage, dedup: the preset sections (read once, then None: the recipe
-            holds the steps they expand to).
+        targen, coverage, dedup, seed_data: the preset sections (read once, then None: the
+            recipe holds the steps they expand to). ``seed_data`` anchors generation in
+            the user's real examples (see :class:`SeedDataConfig`).
 
     Raises:
         pydantic.ValidationError: on any invalid field (``load_recipe`` turns it into a
@@ -122,6 +130,7 @@ class Recipe(_Strict):
     targen: TargenConfig | None = None
     coverage: CoverageConfig | None = None
     dedup: DedupConfig | None = None
+    seed_data: SeedDataConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -151,17 +160,23 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _expand_and_check(self) -> Recipe:
-        preset = [s for s in ("targen", "coverage", "dedup") if getattr(self, s) is not None]
+        preset = [s for s in ("targen", "coverage", "dedup", "seed_data")
+                  if getattr(self, s) is not None]
         if self.steps and preset:
             raise ValueError(f"give either steps or the preset sections ({', '.join(preset)}), "
                              "not both")
         if not self.steps:
             self.steps = expand(self.targen or TargenConfig(), self.coverage or CoverageConfig(),
-                                self.dedup or DedupConfig(), unit_given=bool(self.task.unit))
-            self.targen = self.coverage = self.dedup = None
+                                self.dedup or DedupConfig(), unit_given=bool(self.task.unit),
+                                seed_data=self.seed_data)
+            self.targen = self.coverage = self.dedup = self.seed_data = None
         check_flow(self.task.kind, self.task.known_fields(), self.steps)
         labels = getattr(self.task, "labels", None)
         for i, step in enumerate(self.steps):
+            try:
+                step.check_task(self.task)
+            except ValueError as e:
+                raise ValueError(f"steps.{i} ({step.type}): {e}") from None
             dist = getattr(step, "distribution", None)
             if labels is not None and isinstance(dist, dict):
                 unknown = sorted(set(dist) - set(labels))
@@ -271,7 +286,7 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
-    _resolve_taxonomy_paths(data, path.parent)
+    _resolve_paths(data, path.parent)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
@@ -292,13 +307,21 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
     return recipe
 
 
-def _resolve_taxonomy_paths(data: dict[str, Any], folder: Path) -> None:
-    """Make relative taxonomy paths (coverage section or steps) relative to ``folder``."""
-    holders = [data.get("coverage")] + list(data.get("steps") or [])
+def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make relative file paths relative to ``folder``: taxonomy files (coverage section or
+    steps) and seed data files (seed_data section or steps; a named real source stays)."""
+    holders = [data.get("coverage"), data.get("seed_data")] + list(data.get("steps") or [])
     for holder in holders:
-        if isinstance(holder, dict) and isinstance(holder.get("taxonomy"), str):
+        if not isinstance(holder, dict):
+            continue
+        if isinstance(holder.get("taxonomy"), str):
             t = Path(holder["taxonomy"])
             holder["taxonomy"] = str((t if t.is_absolute() else folder / t).resolve())
+        is_seed_data = holder is data.get("seed_data") or holder.get("type") == "seed_data.sample"
+        path = holder.get("path")
+        if is_seed_data and isinstance(path, str) and path not in REAL_SOURCES:
+            if not Path(path).is_absolute():
+                holder["path"] = str((folder / path).resolve())
 
 
 def _explain(err: dict[str, Any], *, flat: bool, data: dict[str, Any]) -> tuple[tuple, str]:

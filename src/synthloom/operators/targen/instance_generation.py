@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
-from typing import Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -101,14 +101,23 @@ class InstanceGeneration(Operator):
             draft gets one, chosen from its plan id, and its number is recorded.
         unit: what one text is called in this task ("tweet", "legal clause").
         templates: overrides of :attr:`templates` (a recipe's ``templates`` section).
+        seed_examples: the user's real seed examples, ``[{"id", "text", "label", "words"}]``
+            (the ``seed_examples`` plan artifact); empty for none.
+        style_examples: seed examples shown per draft as examples of form (0 = none).
+            Examples of the draft's target label are preferred; consecutive drafts of a
+            label get consecutive windows of a fixed shuffle, so no two drafts in a row
+            see the same set. Their ids go into ``provenance.seed_examples``.
+        example_words: each shown example is cut to its first ``example_words`` words.
+        length_from_seeds: ask each draft for the length (in words) of a seed example
+            drawn for it, capped at ``max_words``, instead of ``max_words`` itself.
     """
 
     name = "targen.instance_generation"
-    version = "5"
+    version = "6"
     templates = {
         "system": "You write realistic examples for a dataset. The texts: {description}",
         "user": (
-            "Write one {unit} of about {max_words} words.\n"
+            "{examples}Write one {unit} of about {max_words} words.\n"
             "Label: {label} ({label_description})\n"
             "It is about this: {instance_seed}{plan_lines}\n"
             "Its label must clearly be {label}. Write only the {unit} itself.{json_hint}"
@@ -116,16 +125,22 @@ class InstanceGeneration(Operator):
         # Alternative phrasings ("meta-prompts", Simula's local diversification): used
         # when ``meta_prompts > 1``, one per draft, chosen from its plan id.
         "user_2": (
-            "Label: {label} ({label_description})\n"
+            "{examples}Label: {label} ({label_description})\n"
             "Situation: {instance_seed}{plan_lines}\n"
             "Write a {unit} of roughly {max_words} words about this situation that anyone "
             "would give the label {label}. Give only the {unit}.{json_hint}"
         ),
         "user_3": (
-            "You are writing a {unit} with the label {label} ({label_description}).\n"
+            "{examples}You are writing a {unit} with the label {label} ({label_description}).\n"
             "Starting point: {instance_seed}{plan_lines}\n"
             "Write it in about {max_words} words, so that its label is plainly {label}. "
             "Only the {unit}, no title.{json_hint}"
+        ),
+        # Real seed examples (issue 10), when the recipe has seed data and the generate
+        # step shows some: ``{examples}`` in the user templates is this, or empty.
+        "examples": (
+            "Real {unit}s written by people, shown only for their form, tone and length "
+            "(do not copy them, and write about the situation below):\n{examples}\n\n"
         ),
     }
 
@@ -144,9 +159,16 @@ class InstanceGeneration(Operator):
         meta_prompts: int = 1,
         unit: str = "text",
         templates: Mapping[str, str] | None = None,
+        seed_examples: Sequence[Mapping[str, Any]] = (),
+        style_examples: int = 0,
+        example_words: int = 80,
+        length_from_seeds: bool = False,
     ) -> None:
         self.unit = unit
         self.use_templates(templates)
+        self.seed_examples = [dict(e) for e in seed_examples]
+        self.style_examples, self.example_words = style_examples, example_words
+        self.length_from_seeds = length_from_seeds and bool(self.seed_examples)
         if not 1 <= meta_prompts <= 3:
             raise ValueError(f"meta_prompts must be 1, 2 or 3, got {meta_prompts}")
         self.meta_prompts = meta_prompts
@@ -157,7 +179,8 @@ class InstanceGeneration(Operator):
             max_attempts,
         )
         self.seed, self.temperature, self.top_p = seed, temperature, top_p
-        self.min_words = max(3, max_words // 4)
+        # with lengths drawn from the seeds, a draft may be asked for far fewer words
+        self.min_words = 3 if self.length_from_seeds else max(3, max_words // 4)
         self.max_chars = max_words * 12
 
     def template_name(self, draft: Record) -> str:
@@ -167,11 +190,45 @@ class InstanceGeneration(Operator):
         k = derived_seed(self.name, "meta", draft.provenance.plan.id) % self.meta_prompts
         return "user" if k == 0 else f"user_{k + 1}"
 
+    def examples_for(self, draft: Record) -> list[dict[str, Any]]:
+        """The seed examples shown to ``draft`` (see ``style_examples``)."""
+        if not self.style_examples or not self.seed_examples:
+            return []
+        label = draft.provenance.target_label
+        pool = [e for e in self.seed_examples if e.get("label") == label] or self.seed_examples
+        order = sorted(pool, key=lambda e: derived_seed(self.name, self.seed, "order", e["id"]))
+        planned = draft.provenance.operators[0].detail if draft.provenance.operators else {}
+        position = int(planned.get("label_index", planned.get("index", 0)))
+        k = min(self.style_examples, len(order))
+        return [order[(position * k + j) % len(order)] for j in range(k)]
+
+    def words_for(self, draft: Record) -> int:
+        """The asked length of ``draft``, in words."""
+        if not self.length_from_seeds:
+            return self.max_words
+        drawn = self.seed_examples[
+            derived_seed(self.name, self.seed, "length", draft.provenance.plan.id)
+            % len(self.seed_examples)]
+        return max(5, min(self.max_words, int(drawn.get("words", self.max_words))))
+
+    def _examples_block(self, shown: list[dict[str, Any]]) -> str:
+        if not shown:
+            return ""
+        excerpts = []
+        for e in shown:
+            words = str(e["text"]).split()
+            cut = " ".join(words[: self.example_words]) + (" ..." if len(words) >
+                                                           self.example_words else "")
+            excerpts.append(f"---\n{cut}")
+        return self.templates["examples"].format(unit=self.unit, examples="\n".join(excerpts))
+
     def _request(self, draft: Record, attempt: int):
         p = draft.provenance
         json_hint = ' Answer as JSON: {"text": "..."}' if self.output_format == "json" else ""
+        words = self.words_for(draft)
         user = self.templates[self.template_name(draft)].format(
-            max_words=self.max_words,
+            examples=self._examples_block(self.examples_for(draft)),
+            max_words=words,
             unit=self.unit,
             label=p.target_label,
             label_description=self.labels[p.target_label],
@@ -184,7 +241,7 @@ class InstanceGeneration(Operator):
             user,
             temperature=self.temperature,
             top_p=self.top_p,
-            max_tokens=int(self.max_words * 2.2) + 20,
+            max_tokens=int(words * 2.2) + 20,
             seed=derived_seed(self.name, self.seed, p.plan.id, attempt),
         )
 
@@ -229,8 +286,12 @@ class InstanceGeneration(Operator):
                 text, _ = clean_text(result.value.text, "stop", 0, 10**9)
             else:
                 text = result.value.text
+            shown = [e["id"] for e in self.examples_for(record)]
+            if self.length_from_seeds:
+                detail["words_asked"] = self.words_for(record)
             updated = with_step(
-                record, self.step("generated", **detail), sampling=sampling, **ident
+                record, self.step("generated", **detail), sampling=sampling, **ident,
+                **({"seed_examples": shown} if shown else {}),
             )
             out.append(updated.model_copy(update={"inputs": {"text": text}}))
         return out

@@ -97,6 +97,18 @@ class StepConfig(BaseModel):
     kinds: ClassVar[frozenset[str] | None] = None
     artifact: ClassVar[str | None] = None
 
+    def needs(self) -> frozenset[str]:
+        """Fields this configured step reads (``reads``, plus what its options add)."""
+        return self.reads
+
+    def check_task(self, task: Any) -> None:
+        """Check this step against the recipe's task when the recipe loads (nothing by
+        default).
+
+        Raises:
+            ValueError: naming what is wrong.
+        """
+
     def build(self, ctx: StepContext) -> Any:  # pragma: no cover - interface
         """The runtime object for this step (see the engine for each role's protocol)."""
         raise NotImplementedError
@@ -131,7 +143,7 @@ def check_flow(kind: str, known: set[str], steps: Sequence[StepConfig]) -> None:
             raise ValueError(f"steps: need exactly one {role} step, found {count}")
     available = set(known)
     for i, step in enumerate(steps):  # then the flow of fields
-        missing = sorted(step.reads - available)
+        missing = sorted(step.needs() - available)
         if missing:
             hint = " (give task.unit or a task.unit step)" if missing == ["unit"] else ""
             raise ValueError(f"steps.{i} ({step.type}): reads {missing[0]!r}, which neither "

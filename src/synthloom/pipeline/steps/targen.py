@@ -208,6 +208,11 @@ class GenerateStep(StepConfig):
         format: ``text`` or ``json`` (grammar-constrained, about 2.4x slower decode).
         max_attempts: answers requested per draft before rejecting it.
         meta_prompts: phrasings of the instruction rotated over drafts (1-3).
+        style_examples: real seed examples shown per draft as examples of form (needs a
+            ``seed_data.sample`` step); 0 shows none.
+        example_words: words of each shown example.
+        length: ``fixed`` asks every draft for ``max_words``; ``seeds`` asks each for the
+            length of a seed example drawn for it, capped at ``max_words``.
     """
 
     type: Literal["targen.generate"] = "targen.generate"
@@ -215,11 +220,29 @@ class GenerateStep(StepConfig):
     format: Literal["text", "json"] = "text"
     max_attempts: int = Field(default=3, ge=1, le=10)
     meta_prompts: int = Field(default=1, ge=1, le=3)
+    style_examples: int = Field(default=0, ge=0, le=8)
+    example_words: int = Field(default=80, ge=10, le=400)
+    length: Literal["fixed", "seeds"] = "fixed"
     role = "generate"
     reads = frozenset({"drafts", "target_label", "instance_seed", "unit"})
     writes = frozenset({"text"})
     operators = (InstanceGeneration,)
     kinds = frozenset({"classification"})
+
+    def _anchored(self) -> bool:
+        return self.style_examples > 0 or self.length == "seeds"
+
+    def needs(self) -> frozenset[str]:
+        return self.reads | ({"seed_examples"} if self._anchored() else set())
+
+    def fingerprint_data(self) -> dict[str, Any]:
+        """The config; without the seed-anchoring fields when they are off, so recipes
+        written before them keep their fingerprint."""
+        data = self.model_dump(mode="json")
+        if not self._anchored():
+            for key in ("style_examples", "example_words", "length"):
+                data.pop(key)
+        return data
 
     def build(self, ctx: StepContext) -> Any:
         task = ctx.recipe.task
@@ -227,7 +250,10 @@ class GenerateStep(StepConfig):
             ctx.backend, task.description, task.labels, max_words=self.max_words,
             output_format=self.format, max_attempts=self.max_attempts,
             meta_prompts=self.meta_prompts, unit=ctx.unit,
-            templates=ctx.templates(InstanceGeneration), **ctx.sampled)
+            templates=ctx.templates(InstanceGeneration),
+            seed_examples=ctx.artifacts.get("seed_examples") or [],
+            style_examples=self.style_examples, example_words=self.example_words,
+            length_from_seeds=self.length == "seeds", **ctx.sampled)
 
 
 class _SelfCorrectionCheck:

@@ -1,0 +1,144 @@
+"""Seed data: the user's few real examples, drawn once per run, and the copy guard that
+keeps synthetic texts from copying them (issue 10; "anchor everything in real data")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr
+
+from synthloom.datasets import REAL_SOURCES, draw_seed_examples
+from synthloom.errors import UserInputError
+from synthloom.operators.filter.copy_guard import SeedCopyGuard
+from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
+from synthloom.records import Record, sha256_text
+
+
+class _Draw:
+    """A plan step's runtime object: ``run(artifacts)`` returns the drawn seeds as
+    ``[{"id", "text", "label", "words"}]``."""
+
+    def __init__(self, seeds: list[Record]) -> None:
+        self.seeds = seeds
+
+    def run(self, artifacts: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"id": r.id, "text": r.text, "label": r.label, "words": len(r.text.split())}
+                for r in self.seeds]
+
+
+@register_step
+class SeedDataStep(StepConfig):
+    """Draw the real seed examples that later steps are anchored in.
+
+    Attributes:
+        path: a named real source (``bbc_news``, ``vader_tweets``...: drawn from the train
+            split ``evaluate`` uses, never its test split) or a JSONL/CSV/Parquet file
+            (relative to the recipe file when loaded from YAML).
+        text_column, label_column: the file's columns; ``label_column: null`` reads
+            unlabelled texts.
+        n: examples drawn, label proportions kept (all when there are fewer).
+        split_seed: seed of the real split and the draw (``evaluate``'s default is 13;
+            evaluate with the same seed so that no seed example lands in its test split).
+
+    The artifact ``plan/seed_examples.json`` holds each drawn example's id, text, label
+    and length in words. A file enters the fingerprint by the sha256 of its content.
+    """
+
+    type: Literal["seed_data.sample"] = "seed_data.sample"
+    path: str
+    text_column: str = "text"
+    label_column: str | None = "label"
+    n: int = Field(default=50, ge=1, le=100_000)
+    split_seed: int = 13
+    role = "plan"
+    writes = frozenset({"seed_examples"})
+    artifact = "seed_examples"
+
+    _drawn: list[Record] | None = PrivateAttr(default=None)
+    _content_sha256: str | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.path not in REAL_SOURCES and Path(self.path).is_file():
+            self._content_sha256 = sha256_text(Path(self.path).read_bytes().hex())
+
+    def check_task(self, task: Any) -> None:
+        """Draw the seeds now, so bad seed data fails when the recipe loads.
+
+        Raises:
+            ValueError: the seed data cannot be read, is empty, has no text column, has a
+                single label or labels the task does not have.
+        """
+        labels = list(getattr(task, "labels", None) or []) or None
+        try:
+            self._drawn = draw_seed_examples(
+                self.path, self.n, text_column=self.text_column, label_column=self.label_column,
+                labels=labels, seed=self.split_seed)
+        except UserInputError as e:
+            raise ValueError(str(e)) from None
+
+    def seeds(self) -> list[Record]:
+        """The drawn seed records (drawn on first use)."""
+        if self._drawn is None:
+            self._drawn = draw_seed_examples(
+                self.path, self.n, text_column=self.text_column, label_column=self.label_column,
+                seed=self.split_seed)
+        return self._drawn
+
+    def fingerprint_data(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        if self._content_sha256:
+            data["path"] = {"sha256": self._content_sha256}
+        return data
+
+    def build(self, ctx: StepContext) -> Any:
+        return _Draw(self.seeds())
+
+
+class _CopyGuard:
+    """Runtime filter: rejects records copying a seed, naming it in ``collided_with``."""
+
+    name = SeedCopyGuard.name
+
+    def __init__(self, config: CopyGuardStep, seeds: list[dict[str, Any]], seed: int) -> None:
+        self.guard = SeedCopyGuard([(s["id"], s["text"]) for s in seeds], jaccard=config.jaccard,
+                                   cosine=config.cosine, window_words=config.window_words,
+                                   seed=seed)
+
+    def index(self, records: list[Record]) -> None:
+        """Nothing to rebuild on resume: only seeds are indexed."""
+
+    def filter(self, records: list[Record]) -> tuple[list[Record], list[Record]]:
+        kept, rejected = [], []
+        for record, hit in zip(records, self.guard.check([r.text for r in records]),
+                               strict=True):
+            if hit is None:
+                kept.append(record)
+            else:
+                rejected.append(record.reject(
+                    self.name, f"copies seed example {hit.key} ({hit.stage} similarity "
+                    f"{hit.similarity:.3f})", collided_with=hit.key,
+                    similarity=round(hit.similarity, 4)))
+        return kept, rejected
+
+
+@register_step
+class CopyGuardStep(StepConfig):
+    """Reject a synthetic text that copies a real seed example.
+
+    Attributes:
+        jaccard: Jaccard similarity of word 3-shingles, text against a seed window, at or
+            above which it is a copy.
+        cosine: MiniLM cosine at or above which it is a copy (None: off).
+        window_words: words per seed window (about the synthetic texts' length).
+    """
+
+    type: Literal["filter.copy_guard"] = "filter.copy_guard"
+    jaccard: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    cosine: float | None = Field(default=None, ge=0.0, le=1.0)
+    window_words: int = Field(default=50, ge=5, le=1000)
+    role = "filter"
+    reads = frozenset({"text", "seed_examples"})
+
+    def build(self, ctx: StepContext) -> Any:
+        return _CopyGuard(self, ctx.artifacts.get("seed_examples") or [], ctx.recipe.seed)

@@ -1,0 +1,156 @@
+"""Seed data (issue 10): the user's real examples drawn once, shown to the generator as
+examples of form with their ids in provenance, lengths drawn from them, copies of them
+rejected, and bad seed data refused when the recipe loads."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from synthloom.datasets import draw_seed_examples, load_real, real_splits
+from synthloom.errors import UserInputError
+from synthloom.llm.base import ChatRequest
+from synthloom.llm.cache import CachedBackend, ResponseCache
+from synthloom.operators.filter.copy_guard import SeedCopyGuard, windows
+from synthloom.pipeline.local import run_recipe
+from synthloom.pipeline.recipe import Recipe, load_recipe
+from synthloom.records import read_jsonl
+from tests.unit.scripted import ScriptedBackend
+
+LABELS = {"alpha": "things about alpha", "beta": "things about beta"}
+SEEDS = [
+    {"text": "A long real alpha text " + "with many words " * 10, "label": "alpha"},
+    {"text": "Short real alpha note about a mill.", "label": "alpha"},
+    {"text": "A real beta text about a harbour and its " + "boats " * 5, "label": "beta"},
+    {"text": "Another beta text about the night market.", "label": "beta"},
+]
+COPIED = "Short real alpha note about a mill."
+
+
+def seed_file(tmp_path, rows=SEEDS, name="seeds.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def respond(request: ChatRequest) -> str:
+    user = request.messages[-1]["content"]
+    if request.json_schema and "contexts" in json.dumps(request.json_schema):
+        return json.dumps({"contexts": ["a school", "a market"]})
+    if "concrete situations" in user:
+        label = re.search(r"Label: (\w+)", user).group(1)
+        return "\n".join(f"{i}. event {i} about {label} today here" for i in range(3))
+    if "Write one" in user:
+        label = re.search(r"Label: (\w+)", user).group(1)
+        seed = request.sampling.seed or 0
+        if "a mill" in user and seed % 2 == 0:
+            return COPIED  # copies the seed it was shown
+        return f"A new {label} text number {seed} with enough words in it."
+    raise AssertionError(user[:80])
+
+
+def make_recipe(path, **seed_data) -> Recipe:
+    return Recipe(task="toy", description="Toy texts.", unit="toy text", labels=LABELS, n=8,
+                  chunk_size=4,
+                  targen={"contexts": 2, "seeds_per_pair": 3, "max_words": 30,
+                          "self_correction": False},
+                  seed_data={"path": str(path), "n": 4, **seed_data})
+
+
+def test_seeds_are_shown_recorded_and_copies_rejected(tmp_path):
+    r = make_recipe(seed_file(tmp_path), style_examples=1)
+    scripted = ScriptedBackend(respond)
+    run_recipe(r, tmp_path / "out", backend=CachedBackend(scripted,
+                                                          ResponseCache(tmp_path / "c.sqlite")))
+    seeds = json.loads((tmp_path / "out/plan/seed_examples.json").read_text())
+    assert [s["words"] for s in seeds] == [len(s["text"].split()) for s in SEEDS]
+    by_id = {s["id"]: s for s in seeds}
+    records = list(read_jsonl(tmp_path / "out/data.jsonl"))
+    assert len(records) == 8
+    for rec in records:
+        (shown,) = rec.provenance.seed_examples
+        assert by_id[shown]["label"] == rec.label  # an example of the target label
+    prompts = [q.messages[-1]["content"] for q in scripted.requests if "Write one" in
+               q.messages[-1]["content"]]
+    assert all("---" in p for p in prompts)
+    # asked lengths come from the seeds (capped at max_words 30)
+    asked = {int(re.search(r"about (\d+) words", p).group(1)) for p in prompts}
+    assert asked <= {min(30, s["words"]) for s in seeds} and len(asked) > 1
+    rejected = list(read_jsonl(tmp_path / "out/rejected.jsonl"))
+    copies = [x for x in rejected if x.rejected.operator == "filter.copy_guard"]
+    assert copies and all(x.rejected.collided_with in by_id for x in copies)
+
+
+def test_consecutive_drafts_of_a_label_see_different_examples(tmp_path):
+    r = make_recipe(seed_file(tmp_path), style_examples=1, copy_guard=None)
+    run_recipe(r, tmp_path / "out", backend=ScriptedBackend(respond))
+    records = sorted(list(read_jsonl(tmp_path / "out/data.jsonl")),
+                     key=lambda x: x.provenance.operators[0].detail["index"])
+    alpha = [x.provenance.seed_examples[0] for x in records if x.label == "alpha"]
+    assert all(a != b for a, b in zip(alpha, alpha[1:], strict=False))
+
+
+def test_named_source_seeds_come_from_the_evaluation_train_split():
+    seeds = draw_seed_examples("vader_tweets", 20, labels=["positive", "negative"])
+    train, validation, test = real_splits(load_real("vader_tweets"))
+    train_ids = {r.id for r in train}
+    assert len(seeds) == 20 and all(s.id in train_ids for s in seeds)
+
+
+@pytest.mark.parametrize(("rows", "options", "message"), [
+    ([{"body": "x", "label": "alpha"}], {}, "no text column 'text'"),
+    ([{"text": "x", "label": "alpha"}, {"text": "y", "label": "alpha"}], {}, "one label"),
+    ([{"text": "x", "label": "alpha"}, {"text": "y", "label": "delta"}], {},
+     "labels not in the recipe: delta"),
+])
+def test_bad_seed_data_is_refused_when_the_recipe_loads(tmp_path, rows, options, message):
+    path = seed_file(tmp_path, rows)
+    recipe_path = tmp_path / "r.yaml"
+    recipe_path.write_text(
+        "task: toy\ndescription: Toy texts.\nunit: toy text\nlabels:\n  alpha: a\n  beta: b\n"
+        f"seed_data:\n  path: {path.name}\n")
+    with pytest.raises(UserInputError, match=message):
+        load_recipe(recipe_path)
+
+
+def test_empty_seed_file_is_refused(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(UserInputError, match="file is empty"):
+        draw_seed_examples(str(tmp_path / "empty.jsonl"), 5)
+
+
+def test_a_seed_file_enters_the_fingerprint_by_content(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    first = make_recipe(seed_file(a)).sha256()
+    assert make_recipe(seed_file(b)).sha256() == first  # another folder, same content
+    edited = SEEDS[:3] + [{"text": "A different beta text at the docks.", "label": "beta"}]
+    assert make_recipe(seed_file(b, edited)).sha256() != first
+
+
+def test_copy_guard_finds_a_short_copy_inside_a_long_seed():
+    article = " ".join(f"word{i}" for i in range(400))
+    copy = " ".join(f"word{i}" for i in range(200, 240))
+    guard = SeedCopyGuard([("s1", article)], jaccard=0.5, window_words=50)
+    hit, miss = guard.check([copy, "an unrelated text about something else entirely here"])
+    assert hit is not None and hit.key == "s1" and miss is None
+    assert len(windows(article, 50)) == 15
+
+
+def test_evaluation_uses_the_run_seeds_and_refuses_seeds_in_its_test_split():
+    from synthloom.evaluate.splits import prepare, with_seed_examples
+    from synthloom.records import Origin, Record
+
+    real = load_real("vader_tweets")
+    synthetic = [Record(id=f"s{i}", task="t", inputs={"text": f"text {i}"},
+                        label=("positive", "negative")[i % 2], origin=Origin.synthetic)
+                 for i in range(20)]
+    data = prepare(synthetic, real, seed=13)
+    seeds = draw_seed_examples("vader_tweets", 10, labels=["positive", "negative"])
+    anchored = with_seed_examples(data, [s.id for s in seeds], 13)
+    assert sorted(r.id for r in anchored.real_seed) == sorted(s.id for s in seeds)
+    assert with_seed_examples(data, ["not-a-real-id"], 13).real_seed is None
+    with pytest.raises(UserInputError, match="1 of the run's 1 seed examples are in the real"):
+        with_seed_examples(data, [data.real_test[0].id], 13)
