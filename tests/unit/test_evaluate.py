@@ -248,3 +248,43 @@ def test_a_student_at_the_majority_baseline_is_read_as_bad() -> None:
     finding = _baseline_finding("tfidf-lr", tstr, {"label": "positive", "accuracy": 0.683,
                                                    "macro_f1": 0.406})
     assert finding["level"] == "bad" and "no better than the majority class" in finding["text"]
+
+
+def test_on_imbalanced_real_data_the_verdict_reads_macro_f1() -> None:
+    """81% of one class: an accuracy ratio near 0.9 must not read as nearly good when the
+    student's macro-F1 is far below the real-trained student's (issue 10)."""
+    from synthloom.evaluate.verdict import _tstr_finding, headline_metric
+
+    metrics = {"data": {"labels": ["neg", "pos"]},
+               "baselines": {"majority": {"label": "pos", "accuracy": 0.808, "macro_f1": 0.45}}}
+    assert headline_metric(metrics) == "macro_f1"
+    balanced = {"data": {"labels": ["a", "b", "c"]},
+                "baselines": {"majority": {"label": "a", "accuracy": 0.36, "macro_f1": 0.18}}}
+    assert headline_metric(balanced) == "accuracy"
+    tstr = {"n_synthetic": 60,
+            "synthetic": {"accuracy": {"value": 0.757}, "macro_f1": {"value": 0.52}},
+            "real": {"accuracy": {"value": 0.85}, "macro_f1": {"value": 0.80}},
+            "tstr_ratio": {"accuracy": 0.89, "macro_f1": 0.65}}
+    finding = _tstr_finding("tfidf-lr", tstr, headline_metric(metrics))
+    assert finding["level"] == "bad" and "macro-F1 (the real classes are imbalanced)" in \
+        finding["text"]
+
+
+def test_realism_separates_unlike_sets_and_not_like_ones() -> None:
+    from synthloom.evaluate.discriminator import classifier_two_sample_test
+
+    rng = np.random.default_rng(0)
+    real = [f"the {w} council met on {d} to discuss roads and schools at length"
+            for w, d in zip(rng.choice(["town", "city", "county"], 40),
+                            rng.choice(["monday", "friday"], 40), strict=True)]
+    alike = [f"the {w} council met on {d} to discuss roads and schools at length"
+             for w, d in zip(rng.choice(["town", "city", "county"], 40),
+                             rng.choice(["monday", "friday"], 40), strict=True)]
+    unlike = [f"wow amazing product number {i} love it" for i in range(40)]
+    emb = rng.normal(size=(40, 8))
+    far = rng.normal(loc=3.0, size=(40, 8))
+    same = classifier_two_sample_test(real, alike, emb, rng.normal(size=(40, 8)), seed=1)
+    apart = classifier_two_sample_test(real, unlike, emb, far, seed=1)
+    assert same["tfidf"]["auc"] < 0.75 and same["embedding"]["auc"] < 0.75
+    assert apart["tfidf"]["auc"] > 0.95 and apart["embedding"]["auc"] > 0.95
+    assert apart["n_per_set"] == 40 and len(apart["tfidf"]["fold_aucs"]) == 5

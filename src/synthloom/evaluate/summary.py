@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from synthloom.evaluate.curves import learning_curves, mixing, trust_weight_sweep
+from synthloom.evaluate.discriminator import classifier_two_sample_test
 from synthloom.evaluate.distribution import marginals, precision_recall_coverage, projection_2d
 from synthloom.evaluate.diversity import diversity_report
 from synthloom.evaluate.leakage import leakage_report
@@ -88,7 +89,8 @@ def evaluate_synthetic(
 
     Returns:
         ``{"data", "students": {name: {"tstr", "learning_curves", "mixing",
-        "trust_weight"}}, "distribution", "marginals", "projection", "diversity", "leakage",
+        "trust_weight"}}, "distribution", "marginals", "projection", "realism", "diversity",
+        "leakage",
         "generator", "verdict", "seconds"}``; ``seconds`` is wall time per step.
 
     Raises:
@@ -163,6 +165,9 @@ def evaluate_synthetic(
         threshold=marginal_threshold,
     ))
     metrics["projection"] = timer("projection", lambda: _projection(sample_emb, syn_emb, seed))
+    metrics["realism"] = timer("realism", lambda: classifier_two_sample_test(
+        [r.text for r in real_sample], syn_texts, sample_emb, syn_emb,
+        folds=min(5, len(real_sample), len(syn_texts)), seed=seed))
     metrics["diversity"] = timer("diversity", lambda: {
         "synthetic": diversity_report(syn_texts, [str(r.label) for r in data.synthetic], syn_emb),
         "real": diversity_report(
