@@ -40,7 +40,7 @@ def respond(request: ChatRequest) -> str:
     if request.json_schema and "contexts" in json.dumps(request.json_schema):
         return json.dumps({"contexts": ["a school", "a market"]})
     if "concrete situations" in user:
-        label = re.search(r"Label: (\w+)", user).group(1)
+        label = re.search(r"(?:Label: |with the label )(\w+)", user).group(1)
         return "\n".join(f"{i}. event {i} about {label} today here" for i in range(3))
     if "Write one" in user:
         label = re.search(r"Label: (\w+)", user).group(1)
@@ -154,3 +154,21 @@ def test_evaluation_uses_the_run_seeds_and_refuses_seeds_in_its_test_split():
     assert with_seed_examples(data, ["not-a-real-id"], 13).real_seed is None
     with pytest.raises(UserInputError, match="1 of the run's 1 seed examples are in the real"):
         with_seed_examples(data, [data.real_test[0].id], 13)
+
+
+def test_situations_from_seed_examples_replace_targen_contexts_and_seeds(tmp_path):
+    r = make_recipe(seed_file(tmp_path), style_examples=0, situations_per_example=2,
+                    copy_guard=None)
+    assert [s.type for s in r.steps][:3] == ["seed_data.sample", "seed_data.situations",
+                                             "targen.label_constraints"]
+    scripted = ScriptedBackend(respond)
+    run_recipe(r, tmp_path / "out", backend=scripted)
+    seeds = json.loads((tmp_path / "out/plan/seed_examples.json").read_text())
+    by_id = {s["id"]: s for s in seeds}
+    asked = [q.messages[-1]["content"] for q in scripted.requests
+             if "other toy texts with this label" in q.messages[-1]["content"]]
+    assert len(asked) == len(SEEDS)  # one request per labelled seed example
+    for rec in read_jsonl(tmp_path / "out/data.jsonl"):
+        source = rec.provenance.plan.context.removeprefix("seed example ")
+        assert by_id[source]["label"] == rec.label
+        assert rec.provenance.seed_examples == [source]

@@ -34,6 +34,7 @@ EXAMPLES: dict[str, dict] = {
     "filter.near_duplicates": {"jaccard": 0.5},
     "seed_data.sample": {"path": "vader_tweets", "n": 6},
     "filter.copy_guard": {"jaccard": 0.5},
+    "seed_data.situations": {"per_example": 2},
 }
 
 

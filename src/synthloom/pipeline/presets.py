@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from synthloom.pipeline.steps.base import StepConfig
 from synthloom.pipeline.steps.coverage import ComplexifyStep, CoverageStep
 from synthloom.pipeline.steps.filters import NearDuplicatesStep
-from synthloom.pipeline.steps.seed_data import CopyGuardStep, SeedDataStep
+from synthloom.pipeline.steps.seed_data import CopyGuardStep, SeedDataStep, SeedSituationsStep
 from synthloom.pipeline.steps.targen import (
     ContextsStep,
     GenerateStep,
@@ -105,7 +105,10 @@ class SeedDataConfig(_Strict):
     :class:`~synthloom.pipeline.steps.seed_data.SeedDataStep`, the generate step's
     ``style_examples``, ``example_words`` and ``length``, and a
     :class:`~synthloom.pipeline.steps.seed_data.CopyGuardStep` (``copy_guard`` is its
-    Jaccard threshold; None turns it off)."""
+    Jaccard threshold; None turns it off). With ``situations_per_example > 0``, TarGEN's
+    contexts and instance seeds are replaced by a
+    :class:`~synthloom.pipeline.steps.seed_data.SeedSituationsStep` (situations like each
+    labelled seed example's)."""
 
     path: str
     text_column: str = "text"
@@ -116,6 +119,7 @@ class SeedDataConfig(_Strict):
     example_words: int = Field(default=80, ge=10, le=400)
     length: Literal["fixed", "seeds"] = "seeds"
     copy_guard: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    situations_per_example: int = Field(default=0, ge=0, le=50)
 
 
 def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
@@ -127,9 +131,12 @@ def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
         steps.insert(0, SeedDataStep(path=s.path, text_column=s.text_column,
                                      label_column=s.label_column, n=s.n,
                                      split_seed=s.split_seed))
+    if s is not None and s.situations_per_example:
+        steps.append(SeedSituationsStep(per_example=s.situations_per_example))
+    else:
+        steps += [ContextsStep(n=t.contexts, per_label=t.contexts_per_label),
+                  InstanceSeedsStep(per_pair=t.seeds_per_pair)]
     steps += [
-        ContextsStep(n=t.contexts, per_label=t.contexts_per_label),
-        InstanceSeedsStep(per_pair=t.seeds_per_pair),
         LabelConstraintsStep(distribution=t.label_distribution,
                              max_drafts_factor=t.max_drafts_factor),
     ]

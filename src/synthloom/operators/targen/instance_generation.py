@@ -27,6 +27,7 @@ from synthloom.llm.base import ChatBackend, ChatResponse
 from synthloom.llm.structured import chat_structured, chat_validated
 from synthloom.operators.base import Operator, derived_seed, identity_provenance, with_step
 from synthloom.operators.plan.coverage import plan_lines
+from synthloom.operators.targen.seed_situations import seed_example_id
 from synthloom.records import Record
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
@@ -287,6 +288,9 @@ class InstanceGeneration(Operator):
             else:
                 text = result.value.text
             shown = [e["id"] for e in self.examples_for(record)]
+            source = seed_example_id(record.provenance.plan.context)
+            if source and source not in shown:
+                shown.append(source)  # the example its instance seed was drawn from
             if self.length_from_seeds:
                 detail["words_asked"] = self.words_for(record)
             updated = with_step(

@@ -11,6 +11,7 @@ from pydantic import Field, PrivateAttr
 from synthloom.datasets import REAL_SOURCES, draw_seed_examples
 from synthloom.errors import UserInputError
 from synthloom.operators.filter.copy_guard import SeedCopyGuard
+from synthloom.operators.targen.seed_situations import SeedSituations
 from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
 from synthloom.records import Record, sha256_text
 
@@ -93,6 +94,44 @@ class SeedDataStep(StepConfig):
 
     def build(self, ctx: StepContext) -> Any:
         return _Draw(self.seeds())
+
+
+class _Situations:
+    """A plan step's runtime object over :class:`SeedSituations`."""
+
+    def __init__(self, op: SeedSituations) -> None:
+        self.op = op
+
+    def run(self, artifacts: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+        return self.op.run(artifacts["seed_examples"])
+
+
+@register_step
+class SeedSituationsStep(StepConfig):
+    """Instance seeds from the real seed examples (replaces TarGEN's contexts and
+    instance seeds; see :mod:`synthloom.operators.targen.seed_situations`).
+
+    Attributes:
+        per_example: situations asked per labelled seed example.
+        example_words: words of each example shown.
+    """
+
+    type: Literal["seed_data.situations"] = "seed_data.situations"
+    per_example: int = Field(default=6, ge=1, le=50)
+    example_words: int = Field(default=120, ge=10, le=1000)
+    role = "plan"
+    reads = frozenset({"seed_examples", "unit"})
+    writes = frozenset({"instance_seeds"})
+    operators = (SeedSituations,)
+    kinds = frozenset({"classification"})
+    artifact = "seeds"
+
+    def build(self, ctx: StepContext) -> Any:
+        task = ctx.recipe.task
+        return _Situations(SeedSituations(
+            ctx.backend, task.description, task.labels, self.per_example, unit=ctx.unit,
+            example_words=self.example_words, templates=ctx.templates(SeedSituations),
+            **ctx.sampled))
 
 
 class _CopyGuard:
