@@ -163,6 +163,39 @@ def _read_arrow_rows(
     return table.to_pylist()
 
 
+def _read_rows(path: Path, text_column: str, label_column: str | None
+               ) -> list[dict[str, Any]]:
+    """The rows of a JSONL, CSV or Parquet file that has the text (and label) column.
+
+    Raises:
+        UserInputError: missing file, unknown suffix, empty file, unreadable file, no rows,
+            or a missing column (the message lists the columns present).
+    """
+    if not path.is_file():
+        raise UserInputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UserInputError(
+            f"{path}: unknown file type '{path.suffix or '(no suffix)'}'; "
+            f"use one of {', '.join(SUFFIXES)}"
+        )
+    if path.stat().st_size == 0:
+        raise UserInputError(f"{path}: file is empty")
+    if suffix == ".jsonl":
+        rows = _read_jsonl_rows(path)
+    else:
+        rows = _read_arrow_rows(path, suffix, text_column, label_column)
+    if not rows:
+        raise UserInputError(f"{path}: file has no rows")
+    present = list(dict.fromkeys(k for row in rows for k in row))
+    for role, column in (("text", text_column), ("label", label_column)):
+        if column is not None and column not in present:
+            raise UserInputError(
+                f"{path}: no {role} column '{column}'; columns present: {', '.join(present)}"
+            )
+    return rows
+
+
 def _blank(value: Any) -> bool:
     """True for a missing/null value or one that is only whitespace as a string."""
     return value is None or not str(value).strip()
@@ -194,31 +227,7 @@ def load_labelled_file(
             rows with an empty/null text or a null label (the message counts them).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UserInputError(
-            f"{path}: unknown file type '{path.suffix or '(no suffix)'}'; "
-            f"use one of {', '.join(SUFFIXES)}"
-        )
-    if path.stat().st_size == 0:
-        raise UserInputError(f"{path}: file is empty")
-    if suffix == ".jsonl":
-        rows = _read_jsonl_rows(path)
-    else:
-        rows = _read_arrow_rows(path, suffix, text_column, label_column)
-    if not rows:
-        raise UserInputError(f"{path}: file has no rows")
-
-    present: list[str] = []
-    for row in rows:
-        present.extend(k for k in row if k not in present)
-    for role, column in (("text", text_column), ("label", label_column)):
-        if column not in present:
-            raise UserInputError(
-                f"{path}: no {role} column '{column}'; columns present: {', '.join(present)}"
-            )
+    rows = _read_rows(path, text_column, label_column)
 
     empty_text = [i for i, r in enumerate(rows) if _blank(r.get(text_column))]
     if empty_text:
@@ -434,22 +443,7 @@ def load_text_file(path: str | Path, text_column: str = "text",
         UserInputError: as :func:`load_labelled_file`, without the label checks.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UserInputError(f"{path}: unknown file type '{path.suffix or '(no suffix)'}'; "
-                             f"use one of {', '.join(SUFFIXES)}")
-    if path.stat().st_size == 0:
-        raise UserInputError(f"{path}: file is empty")
-    rows = (_read_jsonl_rows(path) if suffix == ".jsonl"
-            else _read_arrow_rows(path, suffix, text_column, None))
-    if not rows:
-        raise UserInputError(f"{path}: file has no rows")
-    present = list(dict.fromkeys(k for row in rows for k in row))
-    if text_column not in present:
-        raise UserInputError(f"{path}: no text column '{text_column}'; columns present: "
-                             f"{', '.join(present)}")
+    rows = _read_rows(path, text_column, None)
     task = task or path.stem
     texts = [str(r.get(text_column)).strip() for r in rows if not _blank(r.get(text_column))]
     if not texts:

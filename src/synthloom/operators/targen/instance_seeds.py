@@ -85,6 +85,20 @@ class InstanceSeedGeneration(Operator):
             return None, "no line of 4 to 30 words in the answer"
         return seeds[: self.per_pair], None
 
+    def _request(self, label: str, context: str, *again: str):
+        """The request for one (label, context) pair; ``again`` changes its sampler seed."""
+        return self.request(
+            self.templates["system"].format(description=self.description),
+            self.templates["user"].format(
+                context=context, label=label, label_description=self.labels[label],
+                k=self.per_pair, unit=self.unit,
+            ),
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=20 + 30 * self.per_pair,
+            seed=derived_seed(self.name, self.seed, label, context, *again),
+        )
+
     def run(self, contexts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
         """Seeds for each label and each of that label's contexts.
 
@@ -96,40 +110,14 @@ class InstanceSeedGeneration(Operator):
             ``{label: {context: [seed, ...]}}``; failed pairs map to [].
         """
         pairs = [(label, c) for label in self.labels for c in contexts.get(label, [])]
-        system = self.templates["system"].format(description=self.description)
-        requests = [
-            self.request(
-                system,
-                self.templates["user"].format(
-                    context=c, label=label, label_description=self.labels[label],
-                    k=self.per_pair, unit=self.unit,
-                ),
-                temperature=self.temperature,
-                top_p=self.top_p,
-                max_tokens=20 + 30 * self.per_pair,
-                seed=derived_seed(self.name, self.seed, label, c),
-            )
-            for label, c in pairs
-        ]
+        requests = [self._request(label, c) for label, c in pairs]
         results = chat_validated(self.backend, requests, self._parse, max_attempts=2)
         out: dict[str, dict[str, list[str]]] = {label: {} for label in self.labels}
         for (label, c), result in zip(pairs, results, strict=True):
             out[label][c] = result.value or []
         short = [(label, c) for label, c in pairs if len(out[label][c]) < -(-self.per_pair // 2)]
         if short:  # one more request for pairs that came back with under half their seeds
-            again = [
-                self.request(
-                    system,
-                    self.templates["user"].format(
-                        context=c, label=label, label_description=self.labels[label],
-                        k=self.per_pair, unit=self.unit,
-                    ),
-                    temperature=self.temperature, top_p=self.top_p,
-                    max_tokens=20 + 30 * self.per_pair,
-                    seed=derived_seed(self.name, self.seed, label, c, "again"),
-                )
-                for label, c in short
-            ]
+            again = [self._request(label, c, "again") for label, c in short]
             for (label, c), result in zip(short, chat_validated(self.backend, again, self._parse,
                                                                 max_attempts=1), strict=True):
                 merged = {s.lower(): s for s in out[label][c]}
