@@ -172,3 +172,32 @@ def test_situations_from_seed_examples_replace_targen_contexts_and_seeds(tmp_pat
         source = rec.provenance.plan.context.removeprefix("seed example ")
         assert by_id[source]["label"] == rec.label
         assert rec.provenance.seed_examples == [source]
+
+
+def test_error_rounds_add_drafts_like_the_seeds_the_student_gets_wrong(tmp_path):
+    rows = SEEDS[:3] + [{"text": "An alpha alpha note filed under beta at the harbour.",
+                         "label": "beta"}]  # a TF-IDF student calls this alpha
+    r = make_recipe(seed_file(tmp_path, rows), style_examples=1, copy_guard=None,
+                    error_rounds=2, per_error=2)
+    assert r.steps[-1].type == "seed_data.error_rounds"
+    scripted = ScriptedBackend(respond)
+    cache = tmp_path / "c.sqlite"
+    manifest = run_recipe(r, tmp_path / "out",
+                          backend=CachedBackend(scripted, ResponseCache(cache)))
+    rounds = manifest["error_rounds"]
+    assert rounds[0]["round"] == 1 and rounds[0]["seed_errors"] == 1
+    assert rounds[0]["drafts"] == 2 and "after" in rounds[-1]
+    seeds = json.loads((tmp_path / "out/plan/seed_examples.json").read_text())
+    wrong = next(s["id"] for s in seeds if s["text"].startswith("An alpha alpha"))
+    extra = [x for x in read_jsonl(tmp_path / "out/data.jsonl")
+             if x.provenance.operators[0].detail.get("round")]
+    by_id = {s["id"]: s for s in seeds}
+    assert [x.provenance.seed_examples for x in extra[:2]] == [[wrong], [wrong]]
+    for x in extra:  # each like the example the student got wrong, with its label
+        error = x.provenance.operators[0].detail["error_example"]
+        assert x.label == by_id[error]["label"] and x.provenance.seed_examples == [error]
+    assert manifest["accepted"] == 8 + len(extra)
+    again = ScriptedBackend(respond)
+    resumed = run_recipe(r, tmp_path / "out", resume=True,
+                         backend=CachedBackend(again, ResponseCache(cache)))
+    assert again.requests == [] and resumed["error_rounds"] == rounds

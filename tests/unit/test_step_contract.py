@@ -35,6 +35,7 @@ EXAMPLES: dict[str, dict] = {
     "seed_data.sample": {"path": "vader_tweets", "n": 6},
     "filter.copy_guard": {"jaccard": 0.5},
     "seed_data.situations": {"per_example": 2},
+    "seed_data.error_rounds": {"per_error": 2},
 }
 
 
@@ -108,6 +109,11 @@ def _run(config, recipe, cache_path, role):
         runtime.start(copy.deepcopy(ARTIFACTS))
         output = [runtime.draft(i, s, i // 2) for i, s in enumerate(["alpha", "beta"] * 2)]
         before = after = None
+    elif role == "rounds":
+        given = _records(role)
+        before = [r.model_dump() for r in given]
+        output = runtime.drafts(1, runtime.errors(given), 0)
+        after = [r.model_dump() for r in given]
     elif role == "filter":
         given = _records(role)
         before = [r.model_dump() for r in given]
@@ -155,8 +161,8 @@ def test_step_contract(step_type, tmp_path):
         assert len(first) == 4
         for r in first:
             assert len(r.provenance.operators) == 2, [s.operator for s in r.provenance.operators]
-    if role == "draft":
-        assert all(len(r.provenance.operators) == 1 for r in first)
+    if role in ("draft", "rounds"):
+        assert first and all(len(r.provenance.operators) == 1 for r in first)
     if role == "filter":
         kept, rejected = first
         assert len(kept) + len(rejected) == 4

@@ -100,6 +100,7 @@ class Engine:
         self.transforms = [(s.type, s.build(ctx)) for s in r.steps_of("transform")]
         self.checks = [(s.type, s.build(ctx)) for s in r.steps_of("check")]
         self.filters = [s.build(ctx) for s in r.steps_of("filter")]
+        self.rounds = [(s.type, s.build(ctx)) for s in r.steps_of("rounds")]
 
     # ---------------------------------------------------------------- drafts
     def new_drafts(self, start: int, strata: list[str], per_stratum: dict[str, int]

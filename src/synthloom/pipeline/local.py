@@ -131,7 +131,8 @@ class LocalRun:
         files = {n: self.out / f"{n}.jsonl" for n in ("drafts", "data", "rejected")}
         for f in files.values():
             repair_jsonl(f)
-        drafts = list(read_jsonl(files["drafts"]))
+        every_draft = list(read_jsonl(files["drafts"]))
+        drafts = [d for d in every_draft if _round_of(d) is None]  # the first n's drafts
         accepted = list(read_jsonl(files["data"]))
         rejected = list(read_jsonl(files["rejected"]))
         done = {r.provenance.plan.id for r in accepted + rejected}
@@ -159,28 +160,76 @@ class LocalRun:
                 chunk = engine.new_drafts(len(drafts), strata, per_stratum)
                 append_jsonl(files["drafts"], chunk)
                 drafts += chunk
-            result = engine.run_chunk(chunk)
-            fresh = []
-            for r in result.accepted:
-                if r.id in seen_ids:
-                    result.rejected.append(
-                        r.reject("exact_dedup", f"same content as record {r.id}"))
+            self._process(chunk, files, accepted, rejected, seen_ids, previous, started)
+        round_drafts = [d for d in every_draft if _round_of(d) is not None]
+        rounds = self._error_rounds(files, round_drafts, accepted, rejected, seen_ids, size,
+                                    previous, started)
+        return self._finish(accepted, rejected, previous, started, rounds)
+
+    def _process(self, chunk: list[Record], files: dict[str, Path], accepted: list[Record],
+                 rejected: list[Record], seen_ids: set[str], previous: dict[str, Any],
+                 started: float) -> None:
+        """Run one chunk of drafts; append its records to the files and the lists."""
+        engine = self.engine
+        result = engine.run_chunk(chunk)
+        fresh = []
+        for r in result.accepted:
+            if r.id in seen_ids:
+                result.rejected.append(r.reject("exact_dedup", f"same content as record {r.id}"))
+            else:
+                seen_ids.add(r.id)
+                fresh.append(r)
+        fresh, dropped = engine.filter(fresh)
+        for r in dropped:
+            seen_ids.discard(r.id)
+        result.rejected.extend(dropped)
+        # rejected first: a draft counts as done once it is in either file
+        append_jsonl(files["rejected"], result.rejected)
+        append_jsonl(files["data"], fresh)
+        accepted += fresh
+        rejected += result.rejected
+        self._write_progress(previous, started)
+        if self.on_progress:
+            self.on_progress(len(accepted), self.recipe.n, self._rates(accepted, rejected))
+
+    def _error_rounds(self, files: dict[str, Path], drafts: list[Record],
+                      accepted: list[Record], rejected: list[Record], seen_ids: set[str],
+                      size: int, previous: dict[str, Any], started: float
+                      ) -> list[dict[str, Any]]:
+        """S3 rounds (a ``rounds`` step), after the first ``n`` records. A round's drafts
+        are planned once and saved with the others, so a resumed run finishes them and
+        plans the next round from the same records. ``drafts`` are the rounds' drafts so far
+        (their count numbers the next ones). Returns one row per round:
+        ``{"round", "seed_errors", "drafts", "accepted"}``, then ``{"after": errors}``."""
+        log: list[dict[str, Any]] = []
+        for name, rounds in self.engine.rounds:
+            for number in range(1, rounds.config.rounds + 1):
+                mine = [d for d in drafts if _round_of(d) == number]
+                if mine:
+                    errors = len({d.provenance.operators[0].detail["error_example"]
+                                  for d in mine})
                 else:
-                    seen_ids.add(r.id)
-                    fresh.append(r)
-            fresh, dropped = engine.filter(fresh)
-            for r in dropped:
-                seen_ids.discard(r.id)
-            result.rejected.extend(dropped)
-            # rejected first: a draft counts as done once it is in either file
-            append_jsonl(files["rejected"], result.rejected)
-            append_jsonl(files["data"], fresh)
-            accepted += fresh
-            rejected += result.rejected
-            self._write_progress(previous, started)
-            if self.on_progress:
-                self.on_progress(len(accepted), self.recipe.n, self._rates(accepted, rejected))
-        return self._finish(accepted, rejected, previous, started)
+                    found = rounds.errors(accepted)
+                    errors = len(found)
+                    if found:
+                        mine = self.engine._metered(name, rounds.drafts, number, found,
+                                                    len(drafts))
+                        append_jsonl(files["drafts"], mine)
+                        drafts += mine
+                if not mine:
+                    log.append({"round": number, "seed_errors": errors, "drafts": 0,
+                                "accepted": 0})
+                    break
+                done = {r.provenance.plan.id for r in accepted + rejected}
+                todo = [d for d in mine if d.id not in done]
+                for i in range(0, len(todo), size):
+                    self._process(todo[i:i + size], files, accepted, rejected, seen_ids,
+                                  previous, started)
+                ids = {d.id for d in mine}
+                log.append({"round": number, "seed_errors": errors, "drafts": len(mine),
+                            "accepted": sum(r.provenance.plan.id in ids for r in accepted)})
+            log.append({"after": len(rounds.errors(accepted))})
+        return log
 
     # ------------------------------------------------------------- bookkeeping
     def _previous_progress(self) -> dict[str, Any]:
@@ -228,7 +277,8 @@ class LocalRun:
         }
 
     def _finish(
-        self, accepted: list[Record], rejected: list[Record], previous: dict, started: float
+        self, accepted: list[Record], rejected: list[Record], previous: dict, started: float,
+        rounds: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         write_parquet(self.out / "data.parquet", accepted)
         usage = self._current_usage(previous)
@@ -250,6 +300,7 @@ class LocalRun:
             "counts_per_label": dict(sorted(Counter(
                 self.recipe.task.stratum_of(r) for r in accepted).items())),
             "rejections_by_operator": dict(reasons),
+            **({"error_rounds": rounds} if rounds else {}),
             **trail_stats(accepted + rejected),
             "tokens_in": usage.get("tokens_in", 0),
             "tokens_out": usage.get("tokens_out", 0),
@@ -339,3 +390,9 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
 def _combine(a: float | None, b: float | None, sign: int) -> float | None:
     """``a + sign * b`` rounded to 3 decimals; None (unknown) when either is."""
     return None if a is None or b is None else round(a + sign * b, 3)
+
+
+def _round_of(draft: Record) -> int | None:
+    """The S3 round a draft was planned in (None for the first ``n``)."""
+    steps = draft.provenance.operators
+    return steps[0].detail.get("round") if steps else None

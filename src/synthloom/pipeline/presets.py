@@ -14,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from synthloom.pipeline.steps.base import StepConfig
 from synthloom.pipeline.steps.coverage import ComplexifyStep, CoverageStep
 from synthloom.pipeline.steps.filters import NearDuplicatesStep
-from synthloom.pipeline.steps.seed_data import CopyGuardStep, SeedDataStep, SeedSituationsStep
+from synthloom.pipeline.steps.seed_data import (
+    CopyGuardStep,
+    ErrorRoundsStep,
+    SeedDataStep,
+    SeedSituationsStep,
+)
 from synthloom.pipeline.steps.targen import (
     ContextsStep,
     GenerateStep,
@@ -108,7 +113,9 @@ class SeedDataConfig(_Strict):
     Jaccard threshold; None turns it off). With ``situations_per_example > 0``, TarGEN's
     contexts and instance seeds are replaced by a
     :class:`~synthloom.pipeline.steps.seed_data.SeedSituationsStep` (situations like each
-    labelled seed example's)."""
+    labelled seed example's). With ``error_rounds > 0``, an
+    :class:`~synthloom.pipeline.steps.seed_data.ErrorRoundsStep` adds S3 rounds
+    (``per_error`` drafts per misclassified seed example) after the first ``n``."""
 
     path: str
     text_column: str = "text"
@@ -120,6 +127,8 @@ class SeedDataConfig(_Strict):
     length: Literal["fixed", "seeds"] = "seeds"
     copy_guard: float | None = Field(default=0.5, ge=0.0, le=1.0)
     situations_per_example: int = Field(default=0, ge=0, le=50)
+    error_rounds: int = Field(default=0, ge=0, le=20)
+    per_error: int = Field(default=2, ge=1, le=20)
 
 
 def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
@@ -160,4 +169,6 @@ def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
         steps.append(CopyGuardStep(jaccard=s.copy_guard))
     if dedup.jaccard is not None or dedup.cosine is not None:
         steps.append(NearDuplicatesStep(**dedup.model_dump()))
+    if s is not None and s.error_rounds:
+        steps.append(ErrorRoundsStep(rounds=s.error_rounds, per_error=s.per_error))
     return steps

@@ -201,7 +201,10 @@ class InstanceGeneration(Operator):
         planned = draft.provenance.operators[0].detail if draft.provenance.operators else {}
         position = int(planned.get("label_index", planned.get("index", 0)))
         k = min(self.style_examples, len(order))
-        return [order[(position * k + j) % len(order)] for j in range(k)]
+        shown = [order[(position * k + j) % len(order)] for j in range(k)]
+        error = planned.get("error_example")  # an S3 round's draft: its example comes first
+        first = [e for e in self.seed_examples if e["id"] == error]
+        return (first + [e for e in shown if e["id"] != error])[:k] if first else shown
 
     def words_for(self, draft: Record) -> int:
         """The asked length of ``draft``, in words."""

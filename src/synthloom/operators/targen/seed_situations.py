@@ -75,9 +75,11 @@ class SeedSituations(Operator):
             return None, "no line of 4 to 30 words in the answer"
         return seeds[: self.per_example], None
 
-    def run(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    def run(self, examples: Sequence[Mapping[str, Any]], *salt: Any
+            ) -> dict[str, dict[str, list[str]]]:
         """``{label: {"seed example <id>": [situation, ...]}}`` for the labelled examples
-        whose label the task has; an example whose answers all fail maps to []."""
+        whose label the task has; an example whose answers all fail maps to []. ``salt``
+        changes the sampler seeds (a later S3 round asks the same example again)."""
         usable = [e for e in examples if e.get("label") in self.labels]
         system = self.templates["system"].format(description=self.description)
         requests = [
@@ -89,7 +91,7 @@ class SeedSituations(Operator):
                     k=self.per_example),
                 temperature=self.temperature, top_p=self.top_p,
                 max_tokens=20 + 30 * self.per_example,
-                seed=derived_seed(self.name, self.seed, e["id"]),
+                seed=derived_seed(self.name, self.seed, e["id"], *salt),
             )
             for e in usable
         ]

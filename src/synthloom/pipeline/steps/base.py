@@ -17,6 +17,8 @@ generate   exactly one; writes the kind's fields into each draft
 transform  rewrites generated records (complexification)
 check      gives each record a verdict; ``on_fail`` decides regenerate / keep / reject
 filter     streaming filters over accepted records (near-duplicates)
+rounds     after the first ``n`` records: more drafts planned from what the records so
+           far get wrong (S3 error-driven rounds), run through generate/check/filter
 =========  ==========================================================================
 """
 
@@ -35,9 +37,10 @@ from synthloom.registry import registrar
 if TYPE_CHECKING:
     from synthloom.pipeline.recipe import Recipe
 
-Role = Literal["plan", "draft", "annotate", "generate", "transform", "check", "filter"]
+Role = Literal["plan", "draft", "annotate", "generate", "transform", "check", "filter",
+               "rounds"]
 ROLES: tuple[str, ...] = ("plan", "draft", "annotate", "generate", "transform", "check",
-                          "filter")
+                          "filter", "rounds")
 
 #: step type -> StepConfig subclass; filled by :func:`register_step`.
 STEP_TYPES: dict[str, type[StepConfig]] = {}

@@ -11,6 +11,7 @@ from pydantic import Field, PrivateAttr
 from synthloom.datasets import REAL_SOURCES, draw_seed_examples
 from synthloom.errors import UserInputError
 from synthloom.operators.filter.copy_guard import SeedCopyGuard
+from synthloom.operators.plan.error_rounds import ErrorRoundPlanner, student_errors
 from synthloom.operators.targen.seed_situations import SeedSituations
 from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
 from synthloom.records import Record, sha256_text
@@ -181,3 +182,55 @@ class CopyGuardStep(StepConfig):
 
     def build(self, ctx: StepContext) -> Any:
         return _CopyGuard(self, ctx.artifacts.get("seed_examples") or [], ctx.recipe.seed)
+
+
+class _ErrorRounds:
+    """Runtime rounds step: ``errors(accepted)`` and ``drafts(round, errors, start)``."""
+
+    def __init__(self, config: ErrorRoundsStep, ctx: StepContext) -> None:
+        task, r = ctx.recipe.task, ctx.recipe
+        self.config, self.name = config, config.type
+        self.examples = ctx.artifacts.get("seed_examples") or []
+        self.seed = r.seed
+        self.situations = SeedSituations(
+            ctx.backend, task.description, task.labels, config.per_error, unit=ctx.unit,
+            example_words=config.example_words, templates=ctx.templates(SeedSituations),
+            **ctx.sampled)
+        self.planner = ErrorRoundPlanner(task.name, task.labels, config.per_error, seed=r.seed,
+                                         recipe_sha256=r.sha256())
+
+    def errors(self, accepted: list[Record]) -> list[dict[str, Any]]:
+        return student_errors(accepted, self.examples, self.seed)
+
+    def drafts(self, round_number: int, errors: list[dict[str, Any]], start: int
+               ) -> list[Record]:
+        found = self.situations.run(errors, "round", round_number)
+        by_id = {context.removeprefix("seed example "): items
+                 for per_label in found.values() for context, items in per_label.items()}
+        return self.planner.drafts(round_number, errors, by_id, start)
+
+
+@register_step
+class ErrorRoundsStep(StepConfig):
+    """S3 error-driven rounds (arXiv 2310.13671) after the first ``n`` records: a student
+    trained on the records so far labels the seed examples; ``per_error`` new drafts are
+    made like each one it gets wrong; repeated ``rounds`` times or until it gets none
+    wrong. The records of the rounds come on top of ``n``.
+
+    Attributes:
+        rounds: rounds at most.
+        per_error: new drafts per misclassified seed example and round.
+        example_words: words of each example shown when drawing its situations.
+    """
+
+    type: Literal["seed_data.error_rounds"] = "seed_data.error_rounds"
+    rounds: int = Field(default=2, ge=1, le=20)
+    per_error: int = Field(default=2, ge=1, le=20)
+    example_words: int = Field(default=120, ge=10, le=1000)
+    role = "rounds"
+    reads = frozenset({"seed_examples", "text"})
+    operators = (SeedSituations,)
+    kinds = frozenset({"classification"})
+
+    def build(self, ctx: StepContext) -> Any:
+        return _ErrorRounds(self, ctx)
