@@ -465,7 +465,10 @@ def draw_seed_examples(
 
     Args:
         source: a named real source (:data:`REAL_SOURCES`; drawn from the train split of
-            :func:`real_splits` at ``seed``, never from validation or test) or a file.
+            :func:`real_splits` at ``seed``, never from validation or test) or a file
+            (when ``n`` is below its size, drawn from its train split too, so evaluating
+            on the same file never tests on a seed; a file of exactly your seeds is used
+            whole, and is then not the file to evaluate on).
         n: examples drawn (label proportions kept; all of them when the file has fewer).
         text_column, label_column: the file's columns; ``label_column=None`` reads
             unlabelled texts.
@@ -480,14 +483,20 @@ def draw_seed_examples(
             column, is empty, has only one label, or has labels not in ``labels``.
     """
     if source in REAL_SOURCES:
-        if label_column is None:
-            pool = load_real(source)
-        else:
-            pool, _, _ = real_splits(load_real(source), seed=seed)
+        pool, _, _ = real_splits(load_real(source), seed=seed)
+        if label_column is None:  # unlabelled texts from the same train split
+            pool = [r.model_copy(update={"label": None}) for r in pool]
     elif label_column is None:
         pool = load_text_file(source, text_column)
     else:
         pool = load_labelled_file(source, text_column=text_column, label_column=label_column)
+        if n < len(pool):
+            # only part of the file is drawn: draw it from the train split evaluate makes,
+            # so `evaluate --real` on the same file never tests on a seed
+            try:
+                pool, _, _ = real_splits(pool, seed=seed)
+            except UserInputError:
+                pass  # too few per label to split: every example may be drawn
     if label_column is not None:
         found = Counter(str(r.label) for r in pool)
         if len(found) < 2:

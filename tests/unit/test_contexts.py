@@ -67,3 +67,11 @@ def test_a_context_naming_another_label_or_restating_the_instruction_is_dropped(
     found = ContextGeneration(backend, "Texts.", 2).run_many(LABELS)
     assert found == {"tech": ["a phone repair shop", "a coding club"],
                      "sport": ["a village green", "a swimming club"]}
+
+
+def test_task_wide_contexts_keep_what_the_checks_dropped_rather_than_none() -> None:
+    def respond(request: ChatRequest) -> str:
+        return json.dumps({"contexts": ["Texts", "Each one"]})  # restate the instruction
+
+    found = ContextGeneration(ScriptedBackend(respond), "Texts.", 2).run()
+    assert found == ["Texts", "Each one"]

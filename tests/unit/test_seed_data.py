@@ -10,10 +10,11 @@ import re
 import pytest
 
 from synthloom.datasets import draw_seed_examples, load_real, real_splits
+from synthloom.datasets import load_labelled_file as load_labelled
 from synthloom.errors import UserInputError
 from synthloom.llm.base import ChatRequest
 from synthloom.llm.cache import CachedBackend, ResponseCache
-from synthloom.operators.filter.copy_guard import SeedCopyGuard, windows
+from synthloom.operators.filter.copy_guard import SeedCopyGuard
 from synthloom.pipeline.local import run_recipe
 from synthloom.pipeline.recipe import Recipe, load_recipe
 from synthloom.records import read_jsonl
@@ -130,13 +131,15 @@ def test_a_seed_file_enters_the_fingerprint_by_content(tmp_path):
     assert make_recipe(seed_file(b, edited)).sha256() != first
 
 
-def test_copy_guard_finds_a_short_copy_inside_a_long_seed():
+def test_copy_guard_finds_copies_of_any_length_inside_a_long_seed():
     article = " ".join(f"word{i}" for i in range(400))
-    copy = " ".join(f"word{i}" for i in range(200, 240))
-    guard = SeedCopyGuard([("s1", article)], jaccard=0.5, window_words=50)
-    hit, miss = guard.check([copy, "an unrelated text about something else entirely here"])
-    assert hit is not None and hit.key == "s1" and miss is None
-    assert len(windows(article, 50)) == 15
+    guard = SeedCopyGuard([("s1", article), ("s2", "a different seed text entirely")])
+    for length in (40, 120, 300):  # a Jaccard test against the article misses these
+        copy = " ".join(f"word{i}" for i in range(50, 50 + length))
+        (hit,) = guard.check([copy])
+        assert hit is not None and hit.key == "s1" and hit.containment == 1.0
+    half = " ".join([f"word{i}" for i in range(200, 220)] + [f"new{i}" for i in range(40)])
+    assert guard.check([half, "an unrelated text about something else here"]) == [None, None]
 
 
 def test_evaluation_uses_the_run_seeds_and_refuses_seeds_in_its_test_split():
@@ -201,3 +204,17 @@ def test_error_rounds_add_drafts_like_the_seeds_the_student_gets_wrong(tmp_path)
     resumed = run_recipe(r, tmp_path / "out", resume=True,
                          backend=CachedBackend(again, ResponseCache(cache)))
     assert again.requests == [] and resumed["error_rounds"] == rounds
+
+
+def test_part_of_a_seed_file_is_drawn_from_its_evaluation_train_split(tmp_path):
+    rows = [{"text": f"text number {i} about {('alpha', 'beta')[i % 2]}",
+             "label": ("alpha", "beta")[i % 2]} for i in range(40)]
+    path = seed_file(tmp_path, rows)
+    seeds = draw_seed_examples(str(path), 10, labels=list(LABELS))
+    train, _, _ = real_splits(load_labelled(path))
+    assert len(seeds) == 10 and {s.id for s in seeds} <= {r.id for r in train}
+    unlabelled = draw_seed_examples("vader_tweets", 10, label_column=None)
+    train_ids = {r.id for r in real_splits(load_real("vader_tweets"))[0]}
+    assert all(s.label is None for s in unlabelled)
+    assert {s.text for s in unlabelled} <= {r.text for r in load_real("vader_tweets")
+                                            if r.id in train_ids}

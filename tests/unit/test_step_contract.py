@@ -33,7 +33,7 @@ EXAMPLES: dict[str, dict] = {
     "targen.self_correction": {},
     "filter.near_duplicates": {"jaccard": 0.5},
     "seed_data.sample": {"path": "vader_tweets", "n": 6},
-    "filter.copy_guard": {"jaccard": 0.5},
+    "filter.copy_guard": {"containment": 0.5},
     "seed_data.situations": {"per_example": 2},
     "seed_data.error_rounds": {"per_error": 2},
 }

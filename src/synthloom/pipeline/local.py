@@ -202,20 +202,30 @@ class LocalRun:
         (their count numbers the next ones). Returns one row per round:
         ``{"round", "seed_errors", "drafts", "accepted"}``, then ``{"after": errors}``."""
         log: list[dict[str, Any]] = []
-        for name, rounds in self.engine.rounds:
+        engine = self.engine
+        for name, rounds in engine.rounds:
             for number in range(1, rounds.config.rounds + 1):
-                mine = [d for d in drafts if _round_of(d) == number]
-                if mine:
-                    errors = len({d.provenance.operators[0].detail["error_example"]
-                                  for d in mine})
+                # a round's plan is saved whole before its drafts run, so a killed run
+                # resumes the round with every draft and the same error count
+                saved = self.out / "plan" / f"round-{number}.json"
+                if saved.exists():
+                    plan = json.loads(saved.read_text(encoding="utf-8"))
+                    mine = [Record.model_validate(d) for d in plan["drafts"]]
+                    errors = plan["seed_errors"]
                 else:
                     found = rounds.errors(accepted)
                     errors = len(found)
-                    if found:
-                        mine = self.engine._metered(name, rounds.drafts, number, found,
-                                                    len(drafts))
-                        append_jsonl(files["drafts"], mine)
-                        drafts += mine
+                    mine = engine._metered(name, rounds.drafts, number, found,
+                                           len(drafts)) if found else []
+                    for annotator_name, annotate in engine.annotators:
+                        mine = engine._metered(annotator_name, annotate, mine)
+                    write_json(saved, {"seed_errors": errors, "drafts": [
+                        d.model_dump(mode="json") for d in mine]})
+                known = {d.id for d in drafts}
+                new = [d for d in mine if d.id not in known]
+                if new:
+                    append_jsonl(files["drafts"], new)
+                    drafts += new
                 if not mine:
                     log.append({"round": number, "seed_errors": errors, "drafts": 0,
                                 "accepted": 0})

@@ -110,7 +110,7 @@ class SeedDataConfig(_Strict):
     :class:`~synthloom.pipeline.steps.seed_data.SeedDataStep`, the generate step's
     ``style_examples``, ``example_words`` and ``length``, and a
     :class:`~synthloom.pipeline.steps.seed_data.CopyGuardStep` (``copy_guard`` is its
-    Jaccard threshold; None turns it off). With ``situations_per_example > 0``, TarGEN's
+    containment threshold; None turns it off). With ``situations_per_example > 0``, TarGEN's
     contexts and instance seeds are replaced by a
     :class:`~synthloom.pipeline.steps.seed_data.SeedSituationsStep` (situations like each
     labelled seed example's). With ``error_rounds > 0``, an
@@ -125,7 +125,7 @@ class SeedDataConfig(_Strict):
     style_examples: int = Field(default=2, ge=0, le=8)
     example_words: int = Field(default=80, ge=10, le=400)
     length: Literal["fixed", "seeds"] = "seeds"
-    copy_guard: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    copy_guard: float | None = Field(default=0.5, gt=0.0, le=1.0)
     situations_per_example: int = Field(default=0, ge=0, le=50)
     error_rounds: int = Field(default=0, ge=0, le=20)
     per_error: int = Field(default=2, ge=1, le=20)
@@ -166,7 +166,7 @@ def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
             on_fail=t.on_disagreement, fail_trust_weight=t.disagreement_trust_weight,
             max_regenerations=t.max_regenerations, max_attempts=t.max_attempts))
     if s is not None and s.copy_guard is not None:
-        steps.append(CopyGuardStep(jaccard=s.copy_guard))
+        steps.append(CopyGuardStep(containment=s.copy_guard))
     if dedup.jaccard is not None or dedup.cosine is not None:
         steps.append(NearDuplicatesStep(**dedup.model_dump()))
     if s is not None and s.error_rounds:

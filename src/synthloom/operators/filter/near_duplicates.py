@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -155,33 +155,21 @@ class NearDuplicateFilter:
             return Collision("embedding", self._vector_keys[best], float(sims[best]))
         return None
 
-    def check(self, texts: Sequence[str], keys: Sequence[str],
-              index: Literal["accepted", "always", "never"] = "accepted",
-              ) -> list[Collision | None]:
+    def check(self, texts: Sequence[str], keys: Sequence[str]) -> list[Collision | None]:
         """Check a batch in order; accepted texts join the index at once.
 
-        Args:
-            texts, keys: the texts and the key each is known by in collisions.
-            index: which texts join the index: ``accepted`` (streaming de-duplication),
-                ``always`` (index without checking, e.g. reference texts) or ``never``
-                (query only).
-
         Returns:
-            Per text, None (accepted) or the :class:`Collision` that rejects it (always
-            None with ``index="always"``).
+            Per text, None (accepted and indexed) or the :class:`Collision` that rejects it.
         """
         results: list[Collision | None] = [None] * len(texts)
         hashes = self._minhashes(texts) if self.jaccard is not None else None
         vectors = self._embed(texts) if self.cosine is not None else None
         for i, key in enumerate(keys):
-            if index != "always":
-                if hashes is not None and (hit := self._minhash_check(hashes[i])) is not None:
-                    results[i] = hit
-                    continue
-                if vectors is not None and (hit := self._embedding_check(vectors[i])):
-                    results[i] = hit
-                    continue
-            if index == "never":
+            if hashes is not None and (hit := self._minhash_check(hashes[i])) is not None:
+                results[i] = hit
+                continue
+            if vectors is not None and (hit := self._embedding_check(vectors[i])) is not None:
+                results[i] = hit
                 continue
             if hashes is not None:
                 self._lsh.insert(len(self._hashes), hashes[i])

@@ -95,11 +95,13 @@ class ContextGeneration(Operator):
         task described that way, or ``"Events"``: it makes every seed of its label
         generic); and, per label, one naming another label (``"Tech news"`` for
         business: its seeds would be about tech). A label left with fewer than
-        half of ``n`` is topped up with the parts of its description, up to ``n``. On
+        half of ``n`` is topped up with the parts of its description, up to ``n``; task-wide
+        contexts (no label) left with none keep what these checks dropped. On
         BBC News these checks took the labels' fewest contexts over seeds 13-16 from 1 to
         3 and their fewest instance seeds from 5 to 12 (``bench/plan_quality.py``)."""
         found: dict[str | None, dict[str, str]] = {label: {} for label in labels}
         refused: dict[str | None, list[str]] = {label: [] for label in labels}
+        filtered: dict[str | None, dict[str, str]] = {label: {} for label in labels}
         rounds = -(-self.n // 10)
         for call in range(3 * rounds):
             todo = [label for label in labels if len(found[label]) < self.n]
@@ -113,18 +115,19 @@ class ContextGeneration(Operator):
                     if "," in context or ":" in context:
                         refused[label].append(context)
                         continue  # a list crammed into one item
-                    if len(context) >= 58 or len(context.split()) > 8:
-                        continue  # a sentence cut off by the length limit, not a setting
-                    if _copies(context, " ".join((self.description, self.unit,
-                                                  self.templates["user"]))):
-                        continue  # restates the task or the instruction
-                    if label and _names_another(context, label, labels):
-                        continue  # "Sports news" is no setting for business texts
-                    found[label].setdefault(context.lower().rstrip("."), context.rstrip("."))
+                    unusable = (
+                        len(context) >= 58 or len(context.split()) > 8  # a cut-off sentence
+                        or _copies(context, " ".join((self.description, self.unit,
+                                                      self.templates["user"])))
+                        or (label and _names_another(context, label, labels)))
+                    into = filtered if unusable else found
+                    into[label].setdefault(context.lower().rstrip("."), context.rstrip("."))
         for label in labels:
             if not found[label]:  # a label the model gave nothing usable for
                 for context in _salvage(refused[label]):
                     found[label].setdefault(context.lower(), context)
+            if not found[label] and not label:  # task-wide: no description to top up from
+                found[label] = filtered[label]
             if label and len(found[label]) < -(-self.n // 2):
                 for context in _pieces(labels[label]):
                     if len(found[label]) >= self.n:

@@ -105,9 +105,10 @@ class InstanceGeneration(Operator):
         seed_examples: the user's real seed examples, ``[{"id", "text", "label", "words"}]``
             (the ``seed_examples`` plan artifact); empty for none.
         style_examples: seed examples shown per draft as examples of form (0 = none).
-            Examples of the draft's target label are preferred; consecutive drafts of a
-            label get consecutive windows of a fixed shuffle, so no two drafts in a row
-            see the same set. Their ids go into ``provenance.seed_examples``.
+            With labelled seeds only examples of the draft's target label are shown (none
+            when the label has none); consecutive drafts of a label get consecutive
+            windows of a fixed shuffle, so no two drafts in a row see the same set. Their
+            ids go into ``provenance.seed_examples``.
         example_words: each shown example is cut to its first ``example_words`` words.
         length_from_seeds: ask each draft for the length (in words) of a seed example
             drawn for it, capped at ``max_words``, instead of ``max_words`` itself.
@@ -196,7 +197,12 @@ class InstanceGeneration(Operator):
         if not self.style_examples or not self.seed_examples:
             return []
         label = draft.provenance.target_label
-        pool = [e for e in self.seed_examples if e.get("label") == label] or self.seed_examples
+        labelled = any(e.get("label") is not None for e in self.seed_examples)
+        # examples of another label would pull the text toward that label: none instead
+        pool = ([e for e in self.seed_examples if e.get("label") == label] if labelled
+                else self.seed_examples)
+        if not pool:
+            return []
         order = sorted(pool, key=lambda e: derived_seed(self.name, self.seed, "order", e["id"]))
         planned = draft.provenance.operators[0].detail if draft.provenance.operators else {}
         position = int(planned.get("label_index", planned.get("index", 0)))

@@ -140,10 +140,9 @@ class _CopyGuard:
 
     name = SeedCopyGuard.name
 
-    def __init__(self, config: CopyGuardStep, seeds: list[dict[str, Any]], seed: int) -> None:
-        self.guard = SeedCopyGuard([(s["id"], s["text"]) for s in seeds], jaccard=config.jaccard,
-                                   cosine=config.cosine, window_words=config.window_words,
-                                   seed=seed)
+    def __init__(self, config: CopyGuardStep, seeds: list[dict[str, Any]]) -> None:
+        self.guard = SeedCopyGuard([(s["id"], s["text"]) for s in seeds],
+                                   containment=config.containment)
 
     def index(self, records: list[Record]) -> None:
         """Nothing to rebuild on resume: only seeds are indexed."""
@@ -156,9 +155,9 @@ class _CopyGuard:
                 kept.append(record)
             else:
                 rejected.append(record.reject(
-                    self.name, f"copies seed example {hit.key} ({hit.stage} similarity "
-                    f"{hit.similarity:.3f})", collided_with=hit.key,
-                    similarity=round(hit.similarity, 4)))
+                    self.name, f"copies seed example {hit.key} ({hit.containment:.0%} of its "
+                    "word 3-shingles are in it)", collided_with=hit.key,
+                    similarity=round(hit.containment, 4)))
         return kept, rejected
 
 
@@ -167,21 +166,17 @@ class CopyGuardStep(StepConfig):
     """Reject a synthetic text that copies a real seed example.
 
     Attributes:
-        jaccard: Jaccard similarity of word 3-shingles, text against a seed window, at or
-            above which it is a copy.
-        cosine: MiniLM cosine at or above which it is a copy (None: off).
-        window_words: words per seed window (about the synthetic texts' length).
+        containment: share of the text's word 3-shingles found in one seed text at or
+            above which the text copies it (exact, through an inverted index).
     """
 
     type: Literal["filter.copy_guard"] = "filter.copy_guard"
-    jaccard: float | None = Field(default=0.5, ge=0.0, le=1.0)
-    cosine: float | None = Field(default=None, ge=0.0, le=1.0)
-    window_words: int = Field(default=50, ge=5, le=1000)
+    containment: float = Field(default=0.5, gt=0.0, le=1.0)
     role = "filter"
     reads = frozenset({"text", "seed_examples"})
 
     def build(self, ctx: StepContext) -> Any:
-        return _CopyGuard(self, ctx.artifacts.get("seed_examples") or [], ctx.recipe.seed)
+        return _CopyGuard(self, ctx.artifacts.get("seed_examples") or [])
 
 
 class _ErrorRounds:
