@@ -218,3 +218,22 @@ def test_part_of_a_seed_file_is_drawn_from_its_evaluation_train_split(tmp_path):
     assert all(s.label is None for s in unlabelled)
     assert {s.text for s in unlabelled} <= {r.text for r in load_real("vader_tweets")
                                             if r.id in train_ids}
+
+
+def test_a_run_killed_in_an_error_round_resumes_to_the_same_records(tmp_path):
+    rows = SEEDS[:3] + [{"text": "An alpha alpha note filed under beta at the harbour.",
+                         "label": "beta"}]
+    r = make_recipe(seed_file(tmp_path, rows), style_examples=1, copy_guard=None,
+                    error_rounds=2, per_error=2)
+    whole = ScriptedBackend(respond)
+    run_recipe(r, tmp_path / "whole", backend=whole)
+    expected = sorted(x.id for x in read_jsonl(tmp_path / "whole/data.jsonl"))
+    for crash_at in (len(whole.requests) - 1, len(whole.requests) - 3):
+        out, cache = tmp_path / f"killed{crash_at}", tmp_path / f"c{crash_at}.sqlite"
+        with pytest.raises(RuntimeError, match="scripted crash"):
+            run_recipe(r, out, backend=CachedBackend(
+                ScriptedBackend(respond, fail_after=crash_at), ResponseCache(cache)))
+        assert (out / "plan/round-1.json").exists()
+        run_recipe(r, out, resume=True,
+                   backend=CachedBackend(ScriptedBackend(respond), ResponseCache(cache)))
+        assert sorted(x.id for x in read_jsonl(out / "data.jsonl")) == expected
