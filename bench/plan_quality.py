@@ -12,9 +12,11 @@ instance seeds whose nearest label (MiniLM cosine to ``"label: description"``) i
 own. A label with few contexts or few seeds is what made BBC News draws go wrong (issue
 8); a plan costs 0.5-2 minutes on 2 idle cores. LLM answers are cached in OUT/cache.sqlite.
 
-Measured (Qwen2.5-Coder-0.5B, BBC News seeds 13-16, before -> after the context checks
-and the seed top-up): fewest contexts of a label 1 -> 3, fewest instance seeds of a label
-5 -> 12, label fit 0.873 -> 0.855 (mean); Amazon reviews label fit 0.833 -> 0.874.
+Measured (Qwen2.5-Coder-0.5B, BBC News seeds 13-16, before -> after the length and
+description checks, the top-up and the seed re-ask; the other-label and instruction
+checks came later and were not in this measurement): fewest contexts of a label 1 -> 3,
+fewest instance seeds of a label 5 -> 12, label fit 0.873 -> 0.855 (mean); Amazon reviews
+label fit 0.833 -> 0.874.
 """
 
 from __future__ import annotations

@@ -97,8 +97,9 @@ class ContextGeneration(Operator):
         business: its seeds would be about tech). A label left with fewer than
         half of ``n`` is topped up with the parts of its description, up to ``n``; task-wide
         contexts (no label) left with none keep what these checks dropped. On
-        BBC News these checks took the labels' fewest contexts over seeds 13-16 from 1 to
-        3 and their fewest instance seeds from 5 to 12 (``bench/plan_quality.py``)."""
+        BBC News the length and description checks with the top-up took the labels'
+        fewest contexts over seeds 13-16 from 1 to 3 and their fewest instance seeds from 5
+        to 12 (``bench/plan_quality.py``)."""
         found: dict[str | None, dict[str, str]] = {label: {} for label in labels}
         refused: dict[str | None, list[str]] = {label: [] for label in labels}
         filtered: dict[str | None, dict[str, str]] = {label: {} for label in labels}
