@@ -75,3 +75,14 @@ def test_task_wide_contexts_keep_what_the_checks_dropped_rather_than_none() -> N
 
     found = ContextGeneration(ScriptedBackend(respond), "Texts.", 2).run()
     assert found == ["Texts", "Each one"]
+
+
+def test_pieces_of_a_split_sentence_are_not_settings() -> None:
+    backend = ScriptedBackend(answer({
+        "tech": ["through the", "and to foster innovation", "implementation of a",
+                 "the internet", "in a repair shop"],
+        "sport": ["a village green", "for a fairer society", "a swimming club"],
+    }))
+    found = ContextGeneration(backend, "Texts.", 2).run_many(LABELS)
+    assert found == {"tech": ["the internet", "in a repair shop"],
+                     "sport": ["a village green", "a swimming club"]}

@@ -90,7 +90,8 @@ class ContextGeneration(Operator):
         run in planning.
 
         Not settings, and dropped: an answer cut off by the 60-character limit or longer
-        than 8 words (a sentence, not a setting); one whose every word is in the task
+        than 8 words (a sentence, not a setting); a piece of a sentence split across items
+        (``"through the"``, ``"and to foster innovation"``); one whose every word is in the task
         description, unit or instruction (``"BBC News from the UK in 2004-2005"`` for a
         task described that way, or ``"Events"``: it makes every seed of its label
         generic); and, per label, one naming another label (``"Tech news"`` for
@@ -118,6 +119,7 @@ class ContextGeneration(Operator):
                         continue  # a list crammed into one item
                     unusable = (
                         len(context) >= 58 or len(context.split()) > 8  # a cut-off sentence
+                        or _fragment(context)
                         or _copies(context, " ".join((self.description, self.unit,
                                                       self.templates["user"])))
                         or (label and _names_another(context, label, labels)))
@@ -171,6 +173,19 @@ def _pieces(label_description: str) -> list[str]:
     ``["films", "music", "television"]``): the contexts of last resort."""
     parts = re.split(r",|;|\band\b|\bor\b", label_description)
     return [p.strip().rstrip(".") for p in parts if len(p.strip()) > 2]
+
+
+_JOINING = frozenset("a an the of to and or but for with from by in on at into through "
+                     "that which as than".split())
+_LEADING = _JOINING - {"a", "an", "the", "in", "on", "at"}
+
+
+def _fragment(context: str) -> bool:
+    """Whether ``context`` is a piece of a sentence split across list items ("through
+    the", "and to foster innovation"): it ends with a joining word, or starts with one
+    that cannot open a setting ("the internet" and "in London" can)."""
+    words = re.findall(r"[a-z0-9]+", context.lower())
+    return bool(words) and (words[-1] in _JOINING or words[0] in _LEADING)
 
 
 def _words(text: str) -> set[str]:
