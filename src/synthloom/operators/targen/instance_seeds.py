@@ -34,6 +34,14 @@ def parse_seed_lines(text: str, min_words: int = 4, max_words: int = 30) -> list
     return list(seeds.values())
 
 
+def seed_answer(response: ChatResponse, k: int) -> tuple[list[str] | None, str | None]:
+    """``(the first k seeds, None)`` from a one-per-line answer, or ``(None, reason)``."""
+    seeds = parse_seed_lines(response.text)
+    if not seeds:
+        return None, "no line of 4 to 30 words in the answer"
+    return seeds[:k], None
+
+
 class InstanceSeedGeneration(Operator):
     """For each (context, label) pair, ask for ``per_pair`` one-sentence instance seeds.
 
@@ -80,10 +88,7 @@ class InstanceSeedGeneration(Operator):
         self.per_pair, self.seed, self.temperature, self.top_p = per_pair, seed, temperature, top_p
 
     def _parse(self, response: ChatResponse) -> tuple[list[str] | None, str | None]:
-        seeds = parse_seed_lines(response.text)
-        if not seeds:
-            return None, "no line of 4 to 30 words in the answer"
-        return seeds[: self.per_pair], None
+        return seed_answer(response, self.per_pair)
 
     def _request(self, label: str, context: str, *again: str):
         """The request for one (label, context) pair; ``again`` changes its sampler seed."""

@@ -19,7 +19,7 @@ from typing import Any
 from synthloom.llm.base import ChatBackend, ChatResponse
 from synthloom.llm.structured import chat_validated
 from synthloom.operators.base import Operator, derived_seed
-from synthloom.operators.targen.instance_seeds import parse_seed_lines
+from synthloom.operators.targen.instance_seeds import seed_answer
 
 SEED_CONTEXT_PREFIX = "seed example "
 """Context of an instance seed derived from a real example: this prefix and its id."""
@@ -70,10 +70,7 @@ class SeedSituations(Operator):
         self.use_templates(templates)
 
     def _parse(self, response: ChatResponse) -> tuple[list[str] | None, str | None]:
-        seeds = parse_seed_lines(response.text)
-        if not seeds:
-            return None, "no line of 4 to 30 words in the answer"
-        return seeds[: self.per_example], None
+        return seed_answer(response, self.per_example)
 
     def run(self, examples: Sequence[Mapping[str, Any]], *salt: Any
             ) -> dict[str, dict[str, list[str]]]:
