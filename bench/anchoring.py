@@ -77,7 +77,7 @@ def row(run_dir: Path) -> dict:
         best = max(points[1:], key=lambda p: p["accuracy"])
         out[f"{short}_real{s['mixing']['n_real']}"] = round(points[0]["accuracy"], 3)
         out[f"{short}_mixed"] = round(best["accuracy"], 3)
-    out["recall"] = m["distribution"]["recall"]
+    out["recall"] = round(m["distribution"]["recall"], 3)
     out["self_bleu"] = m["diversity"]["synthetic"]["self_bleu"]
     if m.get("realism"):
         out["realism_auc"] = max(m["realism"]["tfidf"]["auc"], m["realism"]["embedding"]["auc"])
