@@ -24,7 +24,7 @@ rounds     after the first ``n`` records: more drafts planned from what the reco
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -75,6 +75,13 @@ class StepContext:
         prefix = operator.name + "."
         return {k.removeprefix(prefix): v for k, v in self.recipe.templates.items()
                 if k.startswith(prefix)}
+
+
+class PlanRun:
+    """A plan step's runtime object: ``run(artifacts) -> JSON value`` over a function."""
+
+    def __init__(self, fn: Callable[[dict[str, Any]], Any]) -> None:
+        self.run = fn
 
 
 class StepConfig(BaseModel):

@@ -13,20 +13,8 @@ from synthloom.errors import UserInputError
 from synthloom.operators.filter.copy_guard import SeedCopyGuard
 from synthloom.operators.plan.error_rounds import ErrorRoundPlanner, student_errors
 from synthloom.operators.targen.seed_situations import SeedSituations
-from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
+from synthloom.pipeline.steps.base import PlanRun, StepConfig, StepContext, register_step
 from synthloom.records import Record, sha256_text
-
-
-class _Draw:
-    """A plan step's runtime object: ``run(artifacts)`` returns the drawn seeds as
-    ``[{"id", "text", "label", "words"}]``."""
-
-    def __init__(self, seeds: list[Record]) -> None:
-        self.seeds = seeds
-
-    def run(self, artifacts: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"id": r.id, "text": r.text, "label": r.label, "words": len(r.text.split())}
-                for r in self.seeds]
 
 
 @register_step
@@ -73,18 +61,19 @@ class SeedDataStep(StepConfig):
         """
         labels = list(getattr(task, "labels", None) or []) or None
         try:
-            self._drawn = draw_seed_examples(
-                self.path, self.n, text_column=self.text_column, label_column=self.label_column,
-                labels=labels, seed=self.split_seed)
+            self._drawn = self._draw(labels)
         except UserInputError as e:
             raise ValueError(str(e)) from None
+
+    def _draw(self, labels: list[str] | None = None) -> list[Record]:
+        return draw_seed_examples(self.path, self.n, text_column=self.text_column,
+                                  label_column=self.label_column, labels=labels,
+                                  seed=self.split_seed)
 
     def seeds(self) -> list[Record]:
         """The drawn seed records (drawn on first use)."""
         if self._drawn is None:
-            self._drawn = draw_seed_examples(
-                self.path, self.n, text_column=self.text_column, label_column=self.label_column,
-                seed=self.split_seed)
+            self._drawn = self._draw()
         return self._drawn
 
     def fingerprint_data(self) -> dict[str, Any]:
@@ -94,17 +83,10 @@ class SeedDataStep(StepConfig):
         return data
 
     def build(self, ctx: StepContext) -> Any:
-        return _Draw(self.seeds())
-
-
-class _Situations:
-    """A plan step's runtime object over :class:`SeedSituations`."""
-
-    def __init__(self, op: SeedSituations) -> None:
-        self.op = op
-
-    def run(self, artifacts: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
-        return self.op.run(artifacts["seed_examples"])
+        seeds = self.seeds()
+        return PlanRun(lambda artifacts: [
+            {"id": r.id, "text": r.text, "label": r.label, "words": len(r.text.split())}
+            for r in seeds])
 
 
 @register_step
@@ -129,10 +111,11 @@ class SeedSituationsStep(StepConfig):
 
     def build(self, ctx: StepContext) -> Any:
         task = ctx.recipe.task
-        return _Situations(SeedSituations(
+        op = SeedSituations(
             ctx.backend, task.description, task.labels, self.per_example, unit=ctx.unit,
             example_words=self.example_words, templates=ctx.templates(SeedSituations),
-            **ctx.sampled))
+            **ctx.sampled)
+        return PlanRun(lambda artifacts: op.run(artifacts["seed_examples"]))
 
 
 class _CopyGuard:

@@ -20,7 +20,7 @@ from synthloom.operators.targen import (
     LabelConstraintPlanner,
     SelfCorrection,
 )
-from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
+from synthloom.pipeline.steps.base import PlanRun, StepConfig, StepContext, register_step
 from synthloom.records import Record
 from synthloom.tasks import quotas
 
@@ -39,14 +39,7 @@ class UnitStep(StepConfig):
     def build(self, ctx: StepContext) -> Any:
         op = UnitDerivation(ctx.backend, ctx.recipe.task.description, seed=ctx.recipe.seed,
                             templates=ctx.templates(UnitDerivation))
-        return _Plan(lambda artifacts: op.run())
-
-
-class _Plan:
-    """A plan step's runtime object: ``run(artifacts) -> JSON value``."""
-
-    def __init__(self, fn) -> None:
-        self.run = fn
+        return PlanRun(lambda artifacts: op.run())
 
 
 @register_step
@@ -83,7 +76,7 @@ class ContextsStep(StepConfig):
         labels = task.labels
         if isinstance(self.n, list):
             given = list(dict.fromkeys(c.strip() for c in self.n))
-            return _Plan(lambda artifacts: {label: given for label in labels})
+            return PlanRun(lambda artifacts: {label: given for label in labels})
         op = ContextGeneration(ctx.backend, task.description, self.n, unit=ctx.unit,
                                templates=ctx.templates(ContextGeneration), **ctx.sampled)
 
@@ -100,7 +93,7 @@ class ContextsStep(StepConfig):
                     "try another model, or give the contexts as a list")
             return found
 
-        return _Plan(run)
+        return PlanRun(run)
 
 
 @register_step
@@ -125,7 +118,7 @@ class InstanceSeedsStep(StepConfig):
         op = InstanceSeedGeneration(ctx.backend, task.description, task.labels, self.per_pair,
                                     unit=ctx.unit, templates=ctx.templates(InstanceSeedGeneration),
                                     **ctx.sampled)
-        return _Plan(lambda artifacts: op.run(artifacts["contexts"]))
+        return PlanRun(lambda artifacts: op.run(artifacts["contexts"]))
 
 
 class _Drafts:
