@@ -113,9 +113,20 @@ class Engine:
         for i, stratum in enumerate(strata):
             chunk.append(self.drafts.draft(start + i, stratum, per_stratum.get(stratum, 0)))
             per_stratum[stratum] = per_stratum.get(stratum, 0) + 1
+        return self._annotated(chunk)
+
+    def _annotated(self, drafts: list[Record]) -> list[Record]:
         for name, annotate in self.annotators:
-            chunk = self._metered(name, annotate, chunk)
-        return chunk
+            drafts = self._metered(name, annotate, drafts)
+        return drafts
+
+    def round_drafts(self, name: str, rounds: Any, number: int, errors: list[dict[str, Any]],
+                     start: int) -> list[Record]:
+        """The drafts of error round ``number`` (a ``rounds`` step's runtime object
+        ``rounds``), numbered from ``start`` and annotated; none without errors."""
+        if not errors:
+            return []
+        return self._annotated(self._metered(name, rounds.drafts, number, errors, start))
 
     # ----------------------------------------------------------------- chunk
     def run_chunk(self, drafts: list[Record]) -> ChunkResult:

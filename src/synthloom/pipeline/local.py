@@ -215,10 +215,7 @@ class LocalRun:
                 else:
                     found = rounds.errors(accepted)
                     errors = len(found)
-                    mine = engine._metered(name, rounds.drafts, number, found,
-                                           len(drafts)) if found else []
-                    for annotator_name, annotate in engine.annotators:
-                        mine = engine._metered(annotator_name, annotate, mine)
+                    mine = engine.round_drafts(name, rounds, number, found, len(drafts))
                     write_json(saved, {"seed_errors": errors, "drafts": [
                         d.model_dump(mode="json") for d in mine]})
                 known = {d.id for d in drafts}
