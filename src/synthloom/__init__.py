@@ -5,6 +5,9 @@
 functions.
 """
 
+# the subpackage first: importing it later (evaluate() does) would rebind the name
+# ``synthloom.evaluate`` from the function to the subpackage
+import synthloom.evaluate  # noqa: F401  (an empty package: costs nothing)
 from synthloom.api import evaluate, generate, read_run
 from synthloom.errors import GenerationError, UserInputError
 from synthloom.pipeline.recipe import Recipe, load_recipe

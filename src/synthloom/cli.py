@@ -165,7 +165,8 @@ def evaluate(
              "vader_nyt_editorials, or a JSONL/CSV/Parquet file.")],
     student: Annotated[
         list[str] | None,
-        typer.Option(help="Student (repeatable): tfidf-lr, embedding-lr or module:factory."),
+        typer.Option(help="Student (repeatable): tfidf-lr, embedding-lr, embedding-lr-whole "
+                    "(long texts read whole) or module:factory."),
     ] = None,
     text_column: Annotated[str, typer.Option(help="Text column of a real file.")] = "text",
     label_column: Annotated[str, typer.Option(help="Label column of a real file.")] = "label",

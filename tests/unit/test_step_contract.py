@@ -36,6 +36,8 @@ EXAMPLES: dict[str, dict] = {
     "filter.copy_guard": {"containment": 0.5},
     "seed_data.situations": {"per_example": 2},
     "seed_data.error_rounds": {"per_error": 2},
+    "curate.label_noise": {"folds": 2},
+    "curate.realism": {"folds": 2, "drop_fraction": 0.25},
 }
 
 
@@ -113,6 +115,11 @@ def _run(config, recipe, cache_path, role):
         given = _records(role)
         before = [r.model_dump() for r in given]
         output = runtime.drafts(1, runtime.errors(given), 0)
+        after = [r.model_dump() for r in given]
+    elif role == "curate":
+        given = _records(role)
+        before = [r.model_dump() for r in given]
+        output = runtime.curate(given)
         after = [r.model_dump() for r in given]
     elif role == "filter":
         given = _records(role)

@@ -23,19 +23,25 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
     Args:
         embedder: an object with ``embed(texts) -> ndarray``; None uses the process-wide
             :func:`~synthloom.llm.embeddings.default_embedder` (all-MiniLM-L6-v2 int8
-            ONNX), whose cache makes repeated fits on the same texts cheap.
+            ONNX, the first 128 tokens of each text), whose cache makes repeated fits on the
+            same texts cheap.
+        whole: with no ``embedder``, embed each text whole
+            (:func:`~synthloom.llm.embeddings.whole_text_embedder`: 128-token windows,
+            mean-pooled) rather than its first 128 tokens.
     """
 
-    def __init__(self, embedder: Any = None) -> None:
+    def __init__(self, embedder: Any = None, whole: bool = False) -> None:
         self.embedder = embedder
+        self.whole = whole
 
     def fit(self, texts: Sequence[str], labels: Any = None) -> EmbeddingVectorizer:
         return self
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
-        from synthloom.llm.embeddings import default_embedder
+        from synthloom.llm.embeddings import default_embedder, whole_text_embedder
 
-        return (self.embedder or default_embedder()).embed(list(texts))
+        embedder = self.embedder or (whole_text_embedder() if self.whole else default_embedder())
+        return embedder.embed(list(texts))
 
 
 def _tfidf_lr(seed: int) -> Any:
@@ -66,22 +72,30 @@ def _tfidf_lr(seed: int) -> Any:
     )
 
 
-def _embedding_lr(seed: int) -> Any:
-    """all-MiniLM-L6-v2 sentence embeddings (int8 ONNX, 384 dims) + logistic regression."""
+def _embedding_lr(seed: int, whole: bool = False) -> Any:
+    """all-MiniLM-L6-v2 sentence embeddings (int8 ONNX, 384 dims) of each text's first 128
+    tokens + logistic regression."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
     return Pipeline(
         [
-            ("embed", EmbeddingVectorizer()),
+            ("embed", EmbeddingVectorizer(whole=whole)),
             ("clf", LogisticRegression(C=10.0, max_iter=2000, random_state=seed)),
         ]
     )
 
 
+def _embedding_lr_whole(seed: int) -> Any:
+    """``embedding-lr`` over whole texts: up to 8 windows of 128 tokens, mean-pooled (for
+    texts of several hundred words, whose first 128 tokens may not say what they are)."""
+    return _embedding_lr(seed, whole=True)
+
+
 STUDENTS: dict[str, Callable[[int], Any]] = {
     "tfidf-lr": _tfidf_lr,
     "embedding-lr": _embedding_lr,
+    "embedding-lr-whole": _embedding_lr_whole,
 }
 """Student name -> factory taking a seed and returning an unfitted scikit-learn estimator."""
 
@@ -103,7 +117,9 @@ def make_student(name: str = "tfidf-lr", seed: int = 0) -> Any:
     Args:
         name: a key of :data:`STUDENTS` (``"tfidf-lr"``: TF-IDF 1-2 grams, ``min_df=2``, +
             multinomial logistic regression, C=10; ``"embedding-lr"``: all-MiniLM-L6-v2
-            embeddings + the same logistic regression), or ``"module:factory"`` naming a
+            embeddings of the first 128 tokens + the same logistic regression;
+            ``"embedding-lr-whole"``: the same over whole texts, 128-token windows
+            mean-pooled), or ``"module:factory"`` naming a
             callable ``factory(seed) -> estimator``.
         seed: random seed passed to the estimator.
 

@@ -153,6 +153,8 @@ def evaluate_synthetic(
             "real_seed_size": real_seed_size,
             "real_seed_source": seed_source,
             "embedder": embedder.model_id,
+            "embedding_window": {"real": embedder.window_cost(test_texts),
+                                 "synthetic": embedder.window_cost(syn_texts)},
         },
         "students": per_student,
     }

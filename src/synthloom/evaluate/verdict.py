@@ -169,4 +169,16 @@ def verdict(metrics: dict[str, Any]) -> list[dict[str, str]]:
         findings.append(_mixing_finding(name, s["mixing"], metric,
                                         " (the run's seed examples)" if own else ""))
         findings.append(_lambda_finding(name, s["trust_weight"], metric))
+    window = metrics.get("data", {}).get("embedding_window")
+    if window and "embedding-lr" in students and window["real"]["share_cut"] > 0:
+        real = window["real"]
+        findings.append({
+            "level": "warn" if real["share_cut"] >= 0.2 else "good",
+            "topic": "embedding window",
+            "text": f"embedding-lr reads the first {real['max_tokens']} tokens of a text: "
+                    f"{real['share_cut']:.0%} of the real test texts are longer, "
+                    f"{real['share_tokens_unseen']:.0%} of their tokens unseen"
+                    + (" (the embedding-lr-whole student reads them whole)."
+                       if real["share_cut"] >= 0.2 else "."),
+        })
     return findings

@@ -15,6 +15,8 @@ Each role's runtime protocol (what :meth:`StepConfig.build` returns):
   ``fail_trust_weight`` / ``max_regenerations``.
 - filter: ``index(records)`` (what was accepted before a resume), ``filter(records) ->
   (kept, rejected)``.
+- curate: ``curate(records) -> records`` over every finished record (applied to the run's
+  files by :mod:`synthloom.pipeline.curation`).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Engine:
         self.checks = [(s.type, s.build(ctx)) for s in r.steps_of("check")]
         self.filters = [s.build(ctx) for s in r.steps_of("filter")]
         self.rounds = [(s.type, s.build(ctx)) for s in r.steps_of("rounds")]
+        self.curators = [(s.type, s.build(ctx)) for s in r.steps_of("curate")]
 
     # ---------------------------------------------------------------- drafts
     def new_drafts(self, start: int, strata: list[str], per_stratum: dict[str, int]

@@ -3,7 +3,8 @@
 Output directory::
 
     run.json         recipe and its sha256 (a resumed run must match it)
-    plan/            one JSON file per plan step: unit.json, contexts.json, seeds.json...
+    plan/            one JSON file per plan step: unit.json, contexts.json, seeds.json...;
+                     round-N.json per error round; curated.json, the curate steps' decisions
     drafts.jsonl     planned drafts: target stratum (label), context, instance seed
     data.jsonl       accepted records, appended after each chunk (fsynced)
     rejected.jsonl   rejected records, each with its reason
@@ -31,6 +32,7 @@ from typing import Any
 
 from synthloom.errors import UserInputError
 from synthloom.llm.base import ChatBackend
+from synthloom.pipeline.curation import curate_run, curated
 from synthloom.pipeline.engine import Engine
 from synthloom.pipeline.recipe import Recipe
 from synthloom.records import (
@@ -143,7 +145,7 @@ class LocalRun:
         # a batched backend is kept busy by chunks at least as large as it asks for
         size = self.recipe.chunk_size or max(10, getattr(self.backend, "preferred_batch", 1))
         engine.index(accepted)
-        while True:
+        while not curated(self.out):  # a curated run is finished: never refill it
             counts = Counter(task.stratum_of(r) for r in accepted)
             if sum(min(counts[k], q) for k, q in quotas.items()) >= self.recipe.n:
                 break
@@ -164,7 +166,9 @@ class LocalRun:
         round_drafts = [d for d in every_draft if _round_of(d) is not None]
         rounds = self._error_rounds(files, round_drafts, accepted, rejected, seen_ids, size,
                                     previous, started)
-        return self._finish(accepted, rejected, previous, started, rounds)
+        accepted, rejected, curation = curate_run(self.out, engine.curators, accepted,
+                                                  rejected)
+        return self._finish(accepted, rejected, previous, started, rounds, curation)
 
     def _process(self, chunk: list[Record], files: dict[str, Path], accepted: list[Record],
                  rejected: list[Record], seen_ids: set[str], previous: dict[str, Any],
@@ -285,7 +289,7 @@ class LocalRun:
 
     def _finish(
         self, accepted: list[Record], rejected: list[Record], previous: dict, started: float,
-        rounds: list[dict[str, Any]] | None = None,
+        rounds: list[dict[str, Any]] | None = None, curation: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         write_parquet(self.out / "data.parquet", accepted)
         usage = self._current_usage(previous)
@@ -308,6 +312,7 @@ class LocalRun:
                 self.recipe.task.stratum_of(r) for r in accepted).items())),
             "rejections_by_operator": dict(reasons),
             **({"error_rounds": rounds} if rounds else {}),
+            **({"curation": curation} if curation else {}),
             **trail_stats(accepted + rejected),
             "tokens_in": usage.get("tokens_in", 0),
             "tokens_out": usage.get("tokens_out", 0),

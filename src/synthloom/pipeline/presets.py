@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from synthloom.pipeline.steps.base import StepConfig
 from synthloom.pipeline.steps.coverage import ComplexifyStep, CoverageStep
+from synthloom.pipeline.steps.curate import LabelNoiseStep, RealismStep
 from synthloom.pipeline.steps.filters import NearDuplicatesStep
 from synthloom.pipeline.steps.seed_data import (
     CopyGuardStep,
@@ -115,7 +116,11 @@ class SeedDataConfig(_Strict):
     :class:`~synthloom.pipeline.steps.seed_data.SeedSituationsStep` (situations like each
     labelled seed example's). With ``error_rounds > 0``, an
     :class:`~synthloom.pipeline.steps.seed_data.ErrorRoundsStep` adds S3 rounds
-    (``per_error`` drafts per misclassified seed example) after the first ``n``."""
+    (``per_error`` drafts per misclassified seed example) after the first ``n``.
+    ``label_noise`` (``drop`` or ``weight``) adds a
+    :class:`~synthloom.pipeline.steps.curate.LabelNoiseStep` and ``realism`` (``score``,
+    ``drop`` the ``realism_drop`` least real share, or ``weight``) a
+    :class:`~synthloom.pipeline.steps.curate.RealismStep`, both run over the finished set."""
 
     path: str
     text_column: str = "text"
@@ -129,6 +134,9 @@ class SeedDataConfig(_Strict):
     situations_per_example: int = Field(default=0, ge=0, le=50)
     error_rounds: int = Field(default=0, ge=0, le=20)
     per_error: int = Field(default=2, ge=1, le=20)
+    label_noise: Literal["off", "drop", "weight"] = "off"
+    realism: Literal["off", "score", "drop", "weight"] = "off"
+    realism_drop: float = Field(default=0.2, ge=0.0, lt=1.0)
 
 
 def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
@@ -171,4 +179,8 @@ def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
         steps.append(NearDuplicatesStep(**dedup.model_dump()))
     if s is not None and s.error_rounds:
         steps.append(ErrorRoundsStep(rounds=s.error_rounds, per_error=s.per_error))
+    if s is not None and s.label_noise != "off":
+        steps.append(LabelNoiseStep(action=s.label_noise))
+    if s is not None and s.realism != "off":
+        steps.append(RealismStep(action=s.realism, drop_fraction=s.realism_drop))
     return steps

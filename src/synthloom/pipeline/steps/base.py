@@ -19,6 +19,8 @@ check      gives each record a verdict; ``on_fail`` decides regenerate / keep / 
 filter     streaming filters over accepted records (near-duplicates)
 rounds     after the first ``n`` records: more drafts planned from what the records so
            far get wrong (S3 error-driven rounds), run through generate/check/filter
+curate     once, over every finished record: whole-set judgements (label noise, realism)
+           that add verdicts, lower trust weights or drop records
 =========  ==========================================================================
 """
 
@@ -38,9 +40,9 @@ if TYPE_CHECKING:
     from synthloom.pipeline.recipe import Recipe
 
 Role = Literal["plan", "draft", "annotate", "generate", "transform", "check", "filter",
-               "rounds"]
+               "rounds", "curate"]
 ROLES: tuple[str, ...] = ("plan", "draft", "annotate", "generate", "transform", "check",
-                          "filter", "rounds")
+                          "filter", "rounds", "curate")
 
 #: step type -> StepConfig subclass; filled by :func:`register_step`.
 STEP_TYPES: dict[str, type[StepConfig]] = {}
