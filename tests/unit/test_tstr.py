@@ -55,7 +55,8 @@ def test_make_student_is_fresh_and_unknown_name_lists_known() -> None:
     a, b = make_student(), make_student()
     assert a is not b
     assert "tfidf-lr" in STUDENTS
-    with pytest.raises(UserInputError, match=r"known students: embedding-lr, embedding-lr-whole, tfidf-lr"):
+    with pytest.raises(UserInputError,
+                       match=r"known students: embedding-lr, embedding-lr-whole, tfidf-lr"):
         make_student("bert")
 
 
