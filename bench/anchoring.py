@@ -12,7 +12,8 @@
 directory: TSTR accuracy and macro-F1 for both students, the mixing experiment (the
 real seed set alone, with every synthetic record added, and with them weighted by the
 trust-weight lambda chosen on the real validation split), embedding recall, Self-BLEU,
-the realism AUC (a classifier telling synthetic from real; 0.5 = indistinguishable), flagged marginals, records and
+the realism AUC (a classifier telling synthetic from real; 0.5 = indistinguishable),
+flagged marginals, records and
 generation time. Runs are independent, so arms can be added and re-summarised later.
 One BBC News arm (n=300) takes 10-20 minutes on 2 idle cores.
 """
