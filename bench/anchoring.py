@@ -85,8 +85,12 @@ def row(run_dir: Path) -> dict:
         out[f"{short}_f1"] = round(syn["macro_f1"]["value"], 3)
         points = s["mixing"]["points"]
         every = max(points[1:], key=lambda p: p["n_synthetic"])  # all synthetic records added
-        out[f"{short}_real{s['mixing']['n_real']}"] = round(points[0]["accuracy"], 3)
+        out["real_seeds"] = s["mixing"]["n_real"]
+        out[f"{short}_real"] = round(points[0]["accuracy"], 3)
         out[f"{short}_plus_all"] = round(every["accuracy"], 3)
+        if "gain" in every:  # paired bootstrap 95% interval of the gain
+            g = every["gain"]["accuracy"]
+            out[f"{short}_gain"] = f"{g['value']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]"
         sweep = s.get("trust_weight")
         if sweep:  # lambda chosen on the real validation split, its test accuracy
             chosen = next(p for p in sweep["points"] if p["lambda"] == sweep["chosen_lambda"])

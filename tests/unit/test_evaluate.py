@@ -156,7 +156,12 @@ def test_every_section_is_measured(metrics: dict) -> None:
         labels = metrics["data"]["labels"]
         assert len(s["tstr"]["synthetic"]["confusion"]) == len(labels)
         assert [p["n"] for p in s["learning_curves"]["synthetic"]][:2] == [50, 100]
-        assert [p["ratio"] for p in s["mixing"]["points"]] == [0, 1, 4, 16]
+        points = s["mixing"]["points"]
+        assert [p["ratio"] for p in points] == [0, 1, 4, 16] and "gain" not in points[0]
+        for p in points[1:]:  # the paired interval holds the observed difference
+            gain = p["gain"]["accuracy"]
+            assert gain["value"] == pytest.approx(p["accuracy"] - points[0]["accuracy"])
+            assert gain["low"] <= gain["value"] <= gain["high"]
         assert s["trust_weight"]["chosen_on"] == "validation"
         assert [p["lambda"] for p in s["trust_weight"]["points"]] == [0, 0.1, 0.25, 0.5, 1]
     assert 0.0 <= metrics["distribution"]["precision"] <= 1.0

@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from synthloom.datasets import load_bbc_news, stratified_split
 from synthloom.errors import UserInputError
-from synthloom.evaluate.bootstrap import bootstrap_ci
+from synthloom.evaluate.bootstrap import bootstrap_ci, paired_difference_ci
 from synthloom.evaluate.students import STUDENTS, make_student
 from synthloom.evaluate.tstr import evaluate_tstr, write_metrics
 from synthloom.records import Origin, Record
@@ -249,3 +249,18 @@ def test_equal_real_sample_keeps_label_proportions(faithful: list, real: list) -
     for label, n in have.items():
         assert abs(got[label] - 100 * n / len(real_train)) < 1
     assert [r.id for r in stratified_sample(real_train, 100, SEED)] == [r.id for r in sample]
+
+
+
+def test_a_paired_interval_is_zero_for_equal_predictions_and_above_zero_for_better() -> None:
+    rng = random.Random(3)
+    y_true = [rng.choice("abc") for _ in range(400)]
+    worse = [y if rng.random() < 0.6 else "a" for y in y_true]
+    better = [y if rng.random() < 0.9 else "b" for y in y_true]
+    same = paired_difference_ci(y_true, worse, worse, "abc", n_resamples=300, seed=1)
+    assert same["accuracy"] == {"value": 0.0, "low": 0.0, "high": 0.0}
+    up = paired_difference_ci(y_true, worse, better, "abc", n_resamples=300, seed=1)
+    for metric in ("accuracy", "macro_f1"):
+        assert 0 < up[metric]["low"] <= up[metric]["value"] <= up[metric]["high"]
+    assert up["accuracy"]["value"] == pytest.approx(
+        accuracy_score(y_true, better) - accuracy_score(y_true, worse))

@@ -150,3 +150,60 @@ def scores(
     out["per_class_f1"] = {label: float(f) for label, f in zip(labels, per_class, strict=True)}
     out["confusion"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return out
+
+
+def paired_difference_ci(
+    y_true: Sequence[Any],
+    pred_base: Sequence[Any],
+    pred_new: Sequence[Any],
+    labels: Sequence[Any],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, dict[str, float]]:
+    """Paired bootstrap interval of ``score(pred_new) - score(pred_base)`` on one test set.
+
+    Both predictions are scored on the same resamples of the test examples, so the interval
+    is that of the difference itself (narrower than comparing two separate intervals).
+
+    Args:
+        y_true: true labels, length n >= 1.
+        pred_base, pred_new: two students' predictions for the same n examples.
+        labels: the label set of macro-F1.
+        n_resamples, seed, confidence: as in :func:`bootstrap_ci`.
+
+    Returns:
+        ``{"accuracy": {"value", "low", "high"}, "macro_f1": {...}}``; differences in
+        [-1, 1] (positive: ``pred_new`` scores higher).
+
+    Raises:
+        ValueError: empty or mismatched inputs.
+    """
+    yt = np.asarray(y_true, dtype=object)
+    a, b = np.asarray(pred_base, dtype=object), np.asarray(pred_new, dtype=object)
+    n = len(yt)
+    if n == 0 or len(a) != n or len(b) != n:
+        raise ValueError(f"need equal, non-zero numbers of labels; got {n}, {len(a)}, {len(b)}")
+    code = {label: i for i, label in enumerate(labels)}
+    outside = len(code)
+    t = np.array([code.get(v, outside) for v in yt], dtype=np.int64)
+    pa = np.array([code.get(v, outside) for v in a], dtype=np.int64)
+    pb = np.array([code.get(v, outside) for v in b], dtype=np.int64)
+    full = np.arange(n)[None, :]
+    rng = np.random.default_rng(seed)
+    alpha = (1.0 - confidence) / 2.0
+    out: dict[str, dict[str, float]] = {}
+    for name, fn in (
+        ("accuracy", lambda p, idx: _accuracy_resamples((t == p).astype(float), idx)),
+        ("macro_f1", lambda p, idx: _macro_f1_resamples(t, p, outside, idx)),
+    ):
+        diffs = np.empty(n_resamples)
+        chunk = max(1, _CHUNK_ELEMENTS // n)
+        for start in range(0, n_resamples, chunk):
+            stop = min(start + chunk, n_resamples)
+            idx = rng.integers(0, n, size=(stop - start, n))
+            diffs[start:stop] = fn(pb, idx) - fn(pa, idx)
+        low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
+        value = float(fn(pb, full)[0] - fn(pa, full)[0])
+        out[name] = {"value": value, "low": float(low), "high": float(high)}
+    return out

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from synthloom.evaluate.bootstrap import paired_difference_ci
 from synthloom.evaluate.fitting import FitJob, fit_predict_many, stratified_sample
 from synthloom.evaluate.splits import EvaluationData
 
@@ -97,13 +98,16 @@ def mixing(
     real_seed_size: int = 50,
     ratios: Sequence[int] = DEFAULT_MIX_RATIOS,
     seed: int = 13,
+    n_bootstrap: int = 1000,
 ) -> dict[str, Any]:
     """A real seed set alone and with ``ratio`` times as many synthetic records.
 
     Returns:
         ``{"n_real": int, "points": [{"ratio", "n_synthetic", "capped", "accuracy",
-        "macro_f1"}]}``; ``capped`` is true when fewer synthetic records exist than the ratio
-        asks for (all of them are used).
+        "macro_f1", "gain"}]}``; ``capped`` is true when fewer synthetic records exist than
+        the ratio asks for (all of them are used); ``gain`` (points with synthetic records)
+        is the score minus the real set's alone, with a paired bootstrap 95% interval over
+        the test examples: ``{"accuracy": {"value", "low", "high"}, "macro_f1": {...}}``.
     """
     real_seed = data.real_seed or stratified_sample(data.real_train, real_seed_size, seed)
     test_texts = [r.text for r in data.real_test]
@@ -115,12 +119,16 @@ def mixing(
     results = fit_predict_many(
         student, [FitJob(seed, real_seed + syn, [test_texts], name="mixed") for syn in added]
     )
+    base = results[0][0] if ratios and ratios[0] == 0 else None
     points = [
         {
             "ratio": ratio,
             "n_synthetic": len(syn),
             "capped": len(syn) < ratio * len(real_seed),
             **_point(y_test, pred, data.labels),
+            **({"gain": paired_difference_ci(y_test, base, pred, data.labels,
+                                             n_resamples=n_bootstrap, seed=seed)}
+               if base is not None and ratio else {}),
         }
         for ratio, syn, (pred,) in zip(ratios, added, results, strict=True)
     ]

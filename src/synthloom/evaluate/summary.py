@@ -129,8 +129,8 @@ def evaluate_synthetic(
             "learning_curves": timer(
                 f"learning curves {name}", lambda n=name: learning_curves(data, n, seed)
             ),
-            "mixing": timer(f"mixing {name}", lambda n=name: mixing(data, n, real_seed_size,
-                                                                     seed=seed)),
+            "mixing": timer(f"mixing {name}", lambda n=name: mixing(
+                data, n, real_seed_size, seed=seed, n_bootstrap=n_bootstrap)),
             "trust_weight": timer(
                 f"trust weight {name}",
                 lambda n=name: trust_weight_sweep(data, n, real_seed_size, seed=seed),
