@@ -35,6 +35,7 @@ from synthloom.llm.base import ChatBackend
 from synthloom.pipeline.curation import curate_run, curated
 from synthloom.pipeline.engine import Engine
 from synthloom.pipeline.recipe import Recipe
+from synthloom.pipeline.steps.seed_data import seed_summary
 from synthloom.records import (
     Record,
     append_jsonl,
@@ -311,6 +312,8 @@ class LocalRun:
             "counts_per_label": dict(sorted(Counter(
                 self.recipe.task.stratum_of(r) for r in accepted).items())),
             "rejections_by_operator": dict(reasons),
+            **({"seed_examples": seeds} if (seeds := seed_summary(
+                self.recipe.steps, self.engine.ctx.artifacts)) else {}),
             **({"error_rounds": rounds} if rounds else {}),
             **({"curation": curation} if curation else {}),
             **trail_stats(accepted + rejected),

@@ -17,6 +17,19 @@ from synthloom.pipeline.steps.base import PlanRun, StepConfig, StepContext, regi
 from synthloom.records import Record, sha256_text
 
 
+def seed_summary(steps: list[StepConfig], artifacts: dict[str, Any]) -> dict[str, Any] | None:
+    """For a run's manifest: seed examples drawn, the most words of one any step shows,
+    and how many seeds are longer (cut to that many words when shown, never refused).
+    None without seed data."""
+    seeds = artifacts.get("seed_examples")
+    if not seeds:
+        return None
+    shown = max((int(getattr(s, "example_words", 0) or 0) for s in steps), default=0)
+    return {"drawn": len(seeds), "labelled": sum(s.get("label") is not None for s in seeds),
+            "shown_words": shown,
+            "cut_when_shown": sum(int(s.get("words", 0)) > shown for s in seeds) if shown else 0}
+
+
 @register_step
 class SeedDataStep(StepConfig):
     """Draw the real seed examples that later steps are anchored in.
