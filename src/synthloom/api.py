@@ -175,10 +175,30 @@ def evaluate(
         real_seed_size=real_seed_size, leakage_threshold=leakage_threshold,
         marginal_threshold=marginal_threshold, generator_check=check, on_step=on_step,
         seed_examples=_seed_example_ids(run_dir))
+    run = _run_summary(run_dir)
+    if run:
+        from synthloom.evaluate.verdict import run_findings
+
+        metrics["run"] = run
+        metrics["verdict"] += run_findings(run)
     write_metrics(run_dir / "metrics.json", metrics)
     if report:
         write_report(run_dir / "report.html", metrics, title=f"{run_dir} vs {real_name}")
     return metrics
+
+
+def _run_summary(run_dir: Path) -> dict[str, Any] | None:
+    """What the run's manifest says about rejections, seeds and curation, or None."""
+    path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    keys = ("accepted", "rejected", "rejections_by_operator", "seed_examples", "curation",
+            "error_rounds")
+    return {k: manifest[k] for k in keys if k in manifest}
 
 
 def _seed_example_ids(run_dir: Path) -> list[str] | None:

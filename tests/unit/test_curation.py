@@ -127,3 +127,20 @@ def test_curation_applied_again_after_a_crash_changes_nothing(tmp_path):
     kept, again, _ = curate_run(out, [("curate.x", None)], accepted, rejected)
     assert (out / "data.jsonl").read_text() == data and len(again) == len(rejected)
     assert {x.id for x in kept}.isdisjoint(x.id for x in dropped)
+
+
+def test_the_report_reads_copies_and_curation_from_the_manifest(tmp_path):
+    from synthloom.api import _run_summary
+    from synthloom.evaluate.verdict import run_findings
+
+    r = recipe(tmp_path)
+    run_recipe(r, tmp_path / "out", backend=ScriptedBackend(respond))
+    run = _run_summary(tmp_path / "out")
+    assert run["seed_examples"]["drawn"] == 12 and len(run["curation"]) == 2
+    findings = {f["topic"]: f for f in run_findings(run)}
+    assert findings["copy guard"]["text"].startswith("0 of ")
+    assert "dropped" in findings["curation (curate.realism)"]["text"]
+    copied = run_findings({"accepted": 80, "rejected": 20, "seed_examples": {},
+                           "rejections_by_operator": {"filter.copy_guard": 15}})
+    assert copied[0]["level"] == "warn" and "15 of 100 finished texts (15%)" in copied[0]["text"]
+    assert _run_summary(tmp_path / "nothing") is None

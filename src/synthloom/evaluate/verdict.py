@@ -193,3 +193,29 @@ def verdict(metrics: dict[str, Any]) -> list[dict[str, str]]:
                        if real["share_cut"] >= 0.2 else "."),
         })
     return findings
+
+
+def run_findings(run: dict[str, Any]) -> list[dict[str, str]]:
+    """Findings from the run's manifest (``metrics["run"]``): the share of generated texts
+    the copy guard rejected as copies of a seed example (warn at 10% or more: the
+    generator leans on the examples it is shown), and what curation dropped."""
+    out: list[dict[str, str]] = []
+    rejected = run.get("rejections_by_operator") or {}
+    made = int(run.get("accepted", 0)) + int(run.get("rejected", 0))
+    copies = int(rejected.get("filter.copy_guard", 0))
+    if made and "seed_examples" in run:
+        share = copies / made
+        out.append({
+            "level": "warn" if share >= 0.1 else "good",
+            "topic": "copy guard",
+            "text": f"{copies} of {made} finished texts ({share:.0%}) copied a seed example "
+                    "and were rejected (each names the seed in collided_with).",
+        })
+    for row in run.get("curation") or []:
+        out.append({
+            "level": "good",
+            "topic": f"curation ({row['step']})",
+            "text": f"of {row['records']} records, {row['dropped']} dropped and "
+                    f"{row['down_weighted']} down-weighted.",
+        })
+    return out
