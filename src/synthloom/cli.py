@@ -221,6 +221,38 @@ def evaluate(
         )
 
 
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="Evaluated run directories (e.g. runs anchored in 10, 25, 50, 100 seeds).",
+        metavar="DIR...")],
+) -> None:
+    """Did synthetic data help at each run's number of real examples? One row per run and
+    student: the real seeds alone, with every synthetic record added, the gain and its
+    paired 95% interval, on the real test split (macro-F1 when the classes are imbalanced).
+    """
+    from synthloom.evaluate.compare import compare_runs
+
+    try:
+        rows = compare_runs(run_dirs)
+    except UserInputError as e:
+        _fail(str(e))
+    table = Table(title="real seeds alone, and with every synthetic record added "
+                        "(real test split; F1 = macro-F1, used when classes are imbalanced)")
+    for col in ("run", "seeds", "student", "alone", "+ synthetic", "gain [95% interval]",
+                "helped"):
+        table.add_column(col, justify="left" if col in ("run", "student", "helped")
+                         else "right")
+    for r in rows:
+        unit = "F1" if r["metric"] == "macro_f1" else "acc"
+        interval = "" if r["low"] is None else f" [{r['low']:+.3f}, {r['high']:+.3f}]"
+        table.add_row(Path(r["run"]).name, str(r["real_seeds"]), r["student"],
+                      f"{r['real_alone']:.3f} {unit}",
+                      f"{r['with_synthetic']:.3f} (+{r['n_synthetic']})",
+                      f"{r['gain']:+.3f}{interval}", r["helped"])
+    out.print(table)
+
+
 def _read_run(run_dir: Path) -> list:
     from synthloom.api import read_run
 
