@@ -71,7 +71,7 @@ def respond(request: ChatRequest) -> str:
     raise AssertionError(user[:80])
 
 
-def recipe(tmp_path) -> Recipe:
+def recipe(tmp_path, **seed_data) -> Recipe:
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text("".join(json.dumps({"text": text(label, 500 + i), "label": label}) + "\n"
                              for i in range(6) for label in ("alpha", "beta")))
@@ -82,7 +82,7 @@ def recipe(tmp_path) -> Recipe:
                           "self_correction": False},
                   seed_data={"path": str(seeds), "n": 12, "style_examples": 0,
                              "copy_guard": None, "label_noise": "drop", "realism": "drop",
-                             "realism_drop": 0.1})
+                             "realism_drop": 0.1, **seed_data})
 
 
 def test_a_run_curates_its_finished_records_once(tmp_path):
@@ -144,3 +144,31 @@ def test_the_report_reads_copies_and_curation_from_the_manifest(tmp_path):
                            "rejections_by_operator": {"filter.copy_guard": 15}})
     assert copied[0]["level"] == "warn" and "15 of 100 finished texts (15%)" in copied[0]["text"]
     assert _run_summary(tmp_path / "nothing") is None
+
+
+def test_a_label_with_one_record_is_not_judged_and_nothing_crashes(tmp_path):
+    from synthloom.pipeline.steps import StepContext
+    from synthloom.pipeline.steps.curate import LabelNoiseStep
+    from synthloom.records import Origin, Record
+
+    r = Recipe(task="toy", description="Toy texts.", unit="toy text", n=4,
+               labels={"alpha": "apples", "beta": "boats", "gamma": "other"})
+    records = [Record(id=f"r{i}", task="toy", origin=Origin.synthetic, label=label,
+                      inputs={"text": text(label if label != "gamma" else "alpha", i)})
+               for i, label in enumerate(["alpha"] * 5 + ["beta"] * 5 + ["gamma"])]
+    curator = LabelNoiseStep().build(StepContext(r, None, {}))
+    out = curator.curate(records)
+    assert out[-1].verdict("label_noise") is None  # gamma: a single record
+    assert all(x.verdict("label_noise") is not None for x in out[:-1])
+    assert curator.curate(records[4:6]) == records[4:6]  # one record per label: unchanged
+
+
+def test_a_curated_run_with_error_rounds_resumes_with_the_same_manifest(tmp_path):
+    r = recipe(tmp_path, error_rounds=1, per_error=1)
+    cache = tmp_path / "c.sqlite"
+    first = run_recipe(r, tmp_path / "out", backend=CachedBackend(
+        ScriptedBackend(respond), ResponseCache(cache)))
+    again = run_recipe(r, tmp_path / "out", resume=True, backend=CachedBackend(
+        ScriptedBackend(respond), ResponseCache(cache)))
+    assert first["error_rounds"] and again["error_rounds"] == first["error_rounds"]
+    assert again["curation"] == first["curation"] and again["accepted"] == first["accepted"]

@@ -67,8 +67,8 @@ def test_seeds_are_shown_recorded_and_copies_rejected(tmp_path):
         scripted, ResponseCache(tmp_path / "c.sqlite")))
     seeds = json.loads((tmp_path / "out/plan/seed_examples.json").read_text())
     # the long seed is shown cut to example_words (80), and counted
-    assert manifest["seed_examples"] == {"drawn": 4, "labelled": 4, "shown_words": 80,
-                                         "cut_when_shown": 0}
+    assert manifest["seed_examples"] == {"drawn": 4, "labelled": 4, "shown": {
+        "targen.generate": {"words": 80, "cut": 0}}}
     assert [s["words"] for s in seeds] == [len(s["text"].split()) for s in SEEDS]
     by_id = {s["id"]: s for s in seeds}
     records = list(read_jsonl(tmp_path / "out/data.jsonl"))
@@ -90,7 +90,7 @@ def test_seeds_are_shown_recorded_and_copies_rejected(tmp_path):
 def test_consecutive_drafts_of_a_label_see_different_examples(tmp_path):
     r = make_recipe(seed_file(tmp_path), style_examples=1, copy_guard=None, example_words=10)
     manifest = run_recipe(r, tmp_path / "out", backend=ScriptedBackend(respond))
-    assert manifest["seed_examples"]["cut_when_shown"] == 2  # of 35 and 14 words
+    assert manifest["seed_examples"]["shown"]["targen.generate"]["cut"] == 2  # 35, 14 words
     records = sorted(list(read_jsonl(tmp_path / "out/data.jsonl")),
                      key=lambda x: x.provenance.operators[0].detail["index"])
     alpha = [x.provenance.seed_examples[0] for x in records if x.label == "alpha"]

@@ -264,3 +264,13 @@ def test_a_paired_interval_is_zero_for_equal_predictions_and_above_zero_for_bett
         assert 0 < up[metric]["low"] <= up[metric]["value"] <= up[metric]["high"]
     assert up["accuracy"]["value"] == pytest.approx(
         accuracy_score(y_true, better) - accuracy_score(y_true, worse))
+
+
+def test_a_paired_interval_counts_two_different_unknown_labels_as_a_miss() -> None:
+    y_true = ["x", "y", "a", "b"] * 10
+    base = ["z", "z", "a", "b"] * 10  # unknown labels, different from the truth: misses
+    new = ["x", "y", "a", "b"] * 10
+    gain = paired_difference_ci(y_true, base, new, ["a", "b"], n_resamples=50, seed=0)
+    assert gain["accuracy"]["value"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="n_resamples"):
+        paired_difference_ci(y_true, base, new, ["a", "b"], n_resamples=0)

@@ -176,14 +176,21 @@ def paired_difference_ci(
         ``{"accuracy": {"value", "low", "high"}, "macro_f1": {...}}``; differences in
         [-1, 1] (positive: ``pred_new`` scores higher).
 
+    The interval covers the sampling of the test examples only, for these two fitted
+    students: not another draw of the training data or another student seed.
+
     Raises:
-        ValueError: empty or mismatched inputs.
+        ValueError: empty or mismatched inputs, bad ``n_resamples`` or ``confidence``.
     """
     yt = np.asarray(y_true, dtype=object)
     a, b = np.asarray(pred_base, dtype=object), np.asarray(pred_new, dtype=object)
     n = len(yt)
     if n == 0 or len(a) != n or len(b) != n:
         raise ValueError(f"need equal, non-zero numbers of labels; got {n}, {len(a)}, {len(b)}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     code = {label: i for i, label in enumerate(labels)}
     outside = len(code)
     t = np.array([code.get(v, outside) for v in yt], dtype=np.int64)
@@ -193,17 +200,24 @@ def paired_difference_ci(
     rng = np.random.default_rng(seed)
     alpha = (1.0 - confidence) / 2.0
     out: dict[str, dict[str, float]] = {}
-    for name, fn in (
-        ("accuracy", lambda p, idx: _accuracy_resamples((t == p).astype(float), idx)),
-        ("macro_f1", lambda p, idx: _macro_f1_resamples(t, p, outside, idx)),
+
+    def accuracy(hits: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return _accuracy_resamples(hits, idx)
+
+    def macro_f1(codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return _macro_f1_resamples(t, codes, outside, idx)
+
+    for name, fn, base, new in (  # accuracy compares the labels themselves, as bootstrap_ci
+        ("accuracy", accuracy, (yt == a).astype(float), (yt == b).astype(float)),
+        ("macro_f1", macro_f1, pa, pb),
     ):
         diffs = np.empty(n_resamples)
         chunk = max(1, _CHUNK_ELEMENTS // n)
         for start in range(0, n_resamples, chunk):
             stop = min(start + chunk, n_resamples)
             idx = rng.integers(0, n, size=(stop - start, n))
-            diffs[start:stop] = fn(pb, idx) - fn(pa, idx)
+            diffs[start:stop] = fn(new, idx) - fn(base, idx)
         low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
-        value = float(fn(pb, full)[0] - fn(pa, full)[0])
+        value = float(fn(new, full)[0] - fn(base, full)[0])
         out[name] = {"value": value, "low": float(low), "high": float(high)}
     return out

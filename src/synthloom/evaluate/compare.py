@@ -40,8 +40,9 @@ def compare_runs(run_dirs: Sequence[Path | str]) -> list[dict[str, Any]]:
         scores on the real test split in the run's headline metric (macro-F1 when the real
         classes are imbalanced, else accuracy); ``gain`` = with - alone and its paired 95%
         interval (None for metrics written before intervals existed); ``helped`` is
-        ``"yes"`` (interval above 0), ``"no"`` (below), or ``"unclear"``; ``tstr`` the
-        synthetic-only score.
+        ``"yes"`` (interval above 0), ``"no"`` (below), or ``"unclear"``, on this test
+        split for these fitted students (another draw of seeds or synthetic records can
+        differ: compare runs at several seeds); ``tstr`` the synthetic-only score.
 
     Raises:
         UserInputError: a directory without readable ``metrics.json``.

@@ -212,8 +212,9 @@ def run_findings(run: dict[str, Any]) -> list[dict[str, str]]:
                     "and were rejected (each names the seed in collided_with).",
         })
     for row in run.get("curation") or []:
+        share = row["dropped"] / row["records"] if row["records"] else 0.0
         out.append({
-            "level": "good",
+            "level": "warn" if share > 0.3 else "good",
             "topic": f"curation ({row['step']})",
             "text": f"of {row['records']} records, {row['dropped']} dropped and "
                     f"{row['down_weighted']} down-weighted.",

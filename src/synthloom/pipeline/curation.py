@@ -43,11 +43,19 @@ def _decide(curators: list[tuple[str, Any]], accepted: list[Record]) -> dict[str
         for r in records}}
 
 
+def saved_rounds(out: Path) -> list[dict[str, Any]]:
+    """The error-round log saved with a curated run's decisions (counted before curation)."""
+    return json.loads((out / "plan" / DECISIONS).read_text(encoding="utf-8")).get("rounds", [])
+
+
 def curate_run(out: Path, curators: list[tuple[str, Any]], accepted: list[Record],
-               rejected: list[Record]) -> tuple[list[Record], list[Record], list[dict]]:
+               rejected: list[Record], rounds: list[dict[str, Any]] | None = None,
+               ) -> tuple[list[Record], list[Record], list[dict]]:
     """Curate ``accepted`` with ``curators`` (``[(step type, runtime object)]``) and update
-    the run's files. Returns ``(kept, rejected, log)``; ``log`` has one row per step:
-    ``{"step", "records", "dropped", "down_weighted"}``. Without curators, nothing changes.
+    the run's files; ``rounds`` (the error-round log) is saved with the decisions, so a
+    resumed run reports it as it was (see :func:`saved_rounds`). Returns ``(kept,
+    rejected, log)``; ``log`` has one row per step: ``{"step", "records", "dropped",
+    "down_weighted"}``. Without curators, nothing changes.
     """
     if not curators:
         return accepted, rejected, []
@@ -55,7 +63,7 @@ def curate_run(out: Path, curators: list[tuple[str, Any]], accepted: list[Record
     if path.exists():
         decisions = json.loads(path.read_text(encoding="utf-8"))
     else:
-        decisions = _decide(curators, accepted)
+        decisions = {**_decide(curators, accepted), "rounds": rounds or []}
         write_json_atomic(path, decisions)
     kept, dropped = [], []
     for r in accepted:

@@ -32,7 +32,7 @@ from typing import Any
 
 from synthloom.errors import UserInputError
 from synthloom.llm.base import ChatBackend
-from synthloom.pipeline.curation import curate_run, curated
+from synthloom.pipeline.curation import curate_run, curated, saved_rounds
 from synthloom.pipeline.engine import Engine
 from synthloom.pipeline.recipe import Recipe
 from synthloom.pipeline.steps.seed_data import seed_summary
@@ -165,10 +165,13 @@ class LocalRun:
                 drafts += chunk
             self._process(chunk, files, accepted, rejected, seen_ids, previous, started)
         round_drafts = [d for d in every_draft if _round_of(d) is not None]
-        rounds = self._error_rounds(files, round_drafts, accepted, rejected, seen_ids, size,
-                                    previous, started)
+        if curated(self.out):  # the rounds ran before curation; their log was saved then
+            rounds = saved_rounds(self.out)
+        else:
+            rounds = self._error_rounds(files, round_drafts, accepted, rejected, seen_ids,
+                                        size, previous, started)
         accepted, rejected, curation = curate_run(self.out, engine.curators, accepted,
-                                                  rejected)
+                                                  rejected, rounds)
         return self._finish(accepted, rejected, previous, started, rounds, curation)
 
     def _process(self, chunk: list[Record], files: dict[str, Path], accepted: list[Record],

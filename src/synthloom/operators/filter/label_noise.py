@@ -60,7 +60,7 @@ def out_of_fold_probabilities(
         training rows gets probability 0 there.
 
     Raises:
-        ValueError: the judged rows hold fewer than 2 labels.
+        ValueError: the judged rows hold fewer than 2 labels, or a label with 1 row.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -69,9 +69,9 @@ def out_of_fold_probabilities(
     judged = y[:n_judged]
     counts = np.bincount(judged, minlength=len(label_names))
     present = counts[counts > 0]
-    if len(present) < 2:
-        raise ValueError("label noise needs records of at least 2 labels")
-    k = int(max(2, min(folds, present.min())))
+    if len(present) < 2 or present.min() < 2:
+        raise ValueError("label noise needs at least 2 judged records of each of 2 labels")
+    k = int(min(folds, present.min()))  # every training fold then holds every judged label
     weights = np.ones(len(y))
     weights[n_judged:] = anchor_weight
     anchor = np.arange(n_judged, len(y))
@@ -112,7 +112,8 @@ def find_label_issues(
         One :class:`LabelEvidence` per judged text, in order.
 
     Raises:
-        ValueError: fewer than 2 labels among ``labels``, or an unknown label.
+        ValueError: fewer than 2 labels among ``labels``, a label with a single judged
+            record, or an unknown label.
     """
     from cleanlab.filter import find_label_issues as cleanlab_issues
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -135,7 +136,7 @@ def find_label_issues(
     local = np.array([present.index(g) for g in given])
     sub = probabilities[:, present]
     sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-12, None)
-    issues = cleanlab_issues(local, sub, filter_by="prune_by_noise_rate")
+    issues = cleanlab_issues(local, sub, filter_by="prune_by_noise_rate", n_jobs=1)
     best = probabilities.argmax(axis=1)
     return [LabelEvidence(issue=bool(issues[i]),
                           given_probability=round(float(probabilities[i, given[i]]), 4),

@@ -10,6 +10,7 @@ neither curates twice nor generates more.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Literal
 
 import numpy as np
@@ -41,7 +42,9 @@ class _LabelNoise:
 
     def curate(self, records: list[Record]) -> list[Record]:
         c = self.config
-        judged = [r for r in records if r.label is not None]
+        counts = Counter(r.label for r in records if r.label in self.labels)
+        # a label needs 2 records to be judged out of fold; the others get no verdict
+        judged = [r for r in records if counts.get(r.label, 0) >= 2]
         if len({r.label for r in judged}) < 2:
             return records
         texts = [r.text for r in judged]
@@ -79,7 +82,9 @@ class _LabelNoise:
 class LabelNoiseStep(StepConfig):
     """Find synthetic records whose label the evidence contradicts, by confident learning
     (arXiv 1911.00068, ``cleanlab``) with the labelled real seed examples in every training
-    fold (see :mod:`synthloom.operators.filter.label_noise`).
+    fold (see :mod:`synthloom.operators.filter.label_noise`). Without seed data it judges
+    the synthetic set by itself (each verdict's ``anchor_examples`` is then 0). Labels with
+    fewer than 2 records, or fewer than 2 such labels, are not judged.
 
     Attributes:
         action: ``drop`` (reject the record) or ``weight`` (keep it at

@@ -18,16 +18,20 @@ from synthloom.records import Record, sha256_text
 
 
 def seed_summary(steps: list[StepConfig], artifacts: dict[str, Any]) -> dict[str, Any] | None:
-    """For a run's manifest: seed examples drawn, the most words of one any step shows,
-    and how many seeds are longer (cut to that many words when shown, never refused).
-    None without seed data."""
+    """For a run's manifest: seed examples drawn and labelled, and per step that shows them
+    to the model, its word limit and how many seeds are longer (cut to that many words
+    when shown, never refused). None without seed data."""
     seeds = artifacts.get("seed_examples")
     if not seeds:
         return None
-    shown = max((int(getattr(s, "example_words", 0) or 0) for s in steps), default=0)
+    shown = {}
+    for step in steps:
+        words = getattr(step, "example_words", None)
+        if words and getattr(step, "style_examples", 1) > 0:  # a generate step shows none at 0
+            shown[step.type] = {"words": int(words), "cut": sum(
+                int(s.get("words", 0)) > int(words) for s in seeds)}
     return {"drawn": len(seeds), "labelled": sum(s.get("label") is not None for s in seeds),
-            "shown_words": shown,
-            "cut_when_shown": sum(int(s.get("words", 0)) > shown for s in seeds) if shown else 0}
+            "shown": shown}
 
 
 @register_step
