@@ -104,6 +104,15 @@ def generate(
     ):
         table.add_row(key, str(manifest.get(key)))
     table.add_row("counts_per_label", json.dumps(manifest["counts_per_label"]))
+    table.add_row("rejections_by_operator", json.dumps(manifest["rejections_by_operator"]))
+    seeds = manifest.get("seed_examples")
+    if seeds:
+        table.add_row("seed_examples", f"{seeds['drawn']} drawn, {seeds['labelled']} labelled")
+        for step, shown in seeds["shown"].items():
+            table.add_row(f"  shown by {step}", f"{shown['cut']} cut to {shown['words']} words")
+    for row in manifest.get("curation") or []:
+        table.add_row(row["step"], f"{row['dropped']} of {row['records']} dropped, "
+                                   f"{row['down_weighted']} down-weighted")
     out.print(table)
     if manifest["accepted"] < manifest["wanted"]:
         console.print(

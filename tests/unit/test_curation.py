@@ -172,3 +172,22 @@ def test_a_curated_run_with_error_rounds_resumes_with_the_same_manifest(tmp_path
         ScriptedBackend(respond), ResponseCache(cache)))
     assert first["error_rounds"] and again["error_rounds"] == first["error_rounds"]
     assert again["curation"] == first["curation"] and again["accepted"] == first["accepted"]
+
+
+def test_generate_prints_the_seed_cuts_and_what_curation_dropped(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import synthloom.api
+    from synthloom.cli import app
+
+    r = recipe(tmp_path)
+    manifest = run_recipe(r, tmp_path / "out", backend=ScriptedBackend(respond))
+    monkeypatch.setattr(synthloom.api, "generate", lambda *a, **k: manifest)
+    (tmp_path / "r.yaml").write_text(
+        "task: toy\ndescription: Toy texts.\nunit: toy text\n"
+        "labels: {alpha: about apples, beta: about boats}\nn: 40\n")
+    result = CliRunner().invoke(app, ["generate", str(tmp_path / "r.yaml"), "-o",
+                                      str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "12 drawn, 12 labelled" in result.output
+    assert "curate.label_noise" in result.output and "dropped" in result.output
