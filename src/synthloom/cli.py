@@ -237,7 +237,8 @@ def compare(
         metavar="DIR...")],
 ) -> None:
     """Did synthetic data help at each run's number of real examples? One row per run and
-    student: the real seeds alone, with every synthetic record added, the gain and its
+    student: the real seeds alone, with the most synthetic records the mixing experiment
+    adds (16 times the seeds, at most all), the gain and its
     paired 95% interval, on the real test split (macro-F1 when the classes are imbalanced).
     """
     from synthloom.evaluate.compare import compare_runs
@@ -246,8 +247,9 @@ def compare(
         rows = compare_runs(run_dirs)
     except UserInputError as e:
         _fail(str(e))
-    table = Table(title="real seeds alone, and with every synthetic record added "
-                        "(real test split; F1 = macro-F1, used when classes are imbalanced)")
+    table = Table(title="real seeds alone, and with the most synthetic records mixing adds "
+                        "(16x the seeds, at most all); real test split; F1 = macro-F1, "
+                        "used when classes are imbalanced")
     for col in ("run", "seeds", "student", "alone", "+ synthetic", "gain [95% interval]",
                 "helped"):
         table.add_column(col, justify="left" if col in ("run", "student", "helped")

@@ -66,9 +66,9 @@ def _baseline_finding(name: str, tstr: dict[str, Any], majority: dict[str, Any]
 
 def _mixing_finding(name: str, mix: dict[str, Any], metric: str = "accuracy",
                     seeds: str = "") -> dict[str, str]:
-    """Read the point with every synthetic record added (the largest), not the best of
-    the points on the test split (choosing on test flatters); with its paired interval
-    when the metrics have one."""
+    """Read the point with the most synthetic records added (16x the seeds, at most all),
+    not the best of the points on the test split (choosing on test flatters); with its
+    paired interval when the metrics have one."""
     base = mix["points"][0]
     every = max(mix["points"][1:], key=lambda p: p["n_synthetic"], default=base)
     gain = every[metric] - base[metric]
