@@ -2,8 +2,9 @@
 
 Each evaluated run answers it for its own real seed set (the mixing experiment: the seeds
 alone, then with 1, 4 and 16 times as many synthetic records, at most all; the largest
-point is read, with a paired bootstrap interval of the gain). Runs anchored in 10, 25, 50 and 100 seeds (``seed_data.n``), each evaluated, side
-by side make the seed-size table: where synthetic data stops adding.
+point is read, with a paired bootstrap interval of the gain). Runs anchored in 10, 25, 50
+and 100 seeds (``seed_data.n``), each evaluated, side by side make the seed-size table:
+where synthetic data stops adding.
 """
 
 from __future__ import annotations
