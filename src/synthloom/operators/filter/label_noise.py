@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,16 @@ class LabelEvidence:
     given_probability: float
     predicted: str
     predicted_probability: float
+
+
+def text_features(texts: Sequence[str], embeddings: np.ndarray | None = None) -> Any:
+    """Rows for the out-of-fold classifiers: ``embeddings`` as an array when given, else
+    TF-IDF word and bigram features of ``texts`` (sublinear tf; a scipy sparse matrix)."""
+    if embeddings is not None:
+        return np.asarray(embeddings)
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(list(texts))
 
 
 def out_of_fold_probabilities(
@@ -116,17 +127,12 @@ def find_label_issues(
             record, or an unknown label.
     """
     from cleanlab.filter import find_label_issues as cleanlab_issues
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     names = list(label_names)
     unknown = sorted({str(x) for x in [*labels, *anchor_labels]} - set(names))
     if unknown:
         raise ValueError(f"labels not in the task: {unknown}")
-    every = [*texts, *anchor_texts]
-    if embeddings is None:
-        features = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(every)
-    else:
-        features = np.asarray(embeddings)
+    features = text_features([*texts, *anchor_texts], embeddings)
     probabilities = out_of_fold_probabilities(
         features, [*labels, *anchor_labels], len(texts), names, folds=folds,
         anchor_weight=anchor_weight, seed=seed)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from synthloom.operators.filter.label_noise import text_features
+
 
 def realism_scores(
     synthetic_texts: Sequence[str],
@@ -44,18 +46,13 @@ def realism_scores(
     Raises:
         ValueError: fewer than 2 real or 2 synthetic texts.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import KFold
 
     n, m = len(synthetic_texts), len(real_texts)
     if n < 2 or m < 2:
         raise ValueError(f"realism needs at least 2 real and 2 synthetic texts, got {m} and {n}")
-    if embeddings is None:
-        features = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(
-            [*synthetic_texts, *real_texts])
-    else:
-        features = np.asarray(embeddings)
+    features = text_features([*synthetic_texts, *real_texts], embeddings)
     y = np.array([0] * n + [1] * m)
     real = np.arange(n, n + m)
     out = np.zeros(n)
