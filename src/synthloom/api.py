@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from synthloom.errors import UserInputError
 from synthloom.llm.base import ChatBackend
 from synthloom.pipeline.local import ProgressCallback, run_recipe
@@ -67,12 +69,21 @@ def read_run(run_dir: str | Path) -> list[Record]:
     """The accepted records of a run (``data.parquet``, else ``data.jsonl``).
 
     Raises:
-        UserInputError: the folder holds neither.
+        UserInputError: the folder holds neither, or ``data.parquet`` cannot be read
+            (damaged or truncated; the message says how to rewrite it).
     """
+    import pyarrow as pa
+
     run_dir = Path(run_dir)
     parquet, jsonl = run_dir / "data.parquet", run_dir / "data.jsonl"
     if parquet.exists():
-        return read_parquet(parquet)
+        try:
+            return read_parquet(parquet)
+        except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as e:
+            problem = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UserInputError(
+                f"{parquet}: cannot read it, damaged or truncated ({problem}); "
+                f"rewrite it with: synthloom generate RECIPE -o {run_dir} --resume") from e
     if jsonl.exists():
         return list(read_jsonl(jsonl))
     raise UserInputError(f"{run_dir}: no data.parquet or data.jsonl (run generate first)")
@@ -89,7 +100,12 @@ def run_recipe_of(run_dir: str | Path) -> Recipe | None:
         return None
     try:
         return Recipe.model_validate(json.loads(run_file.read_text(encoding="utf-8"))["recipe"])
-    except (ValueError, KeyError) as e:
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UserInputError(f"{run_file}: not a synthloom run file (recipe.{where}: "
+                             f"{err['msg']})") from e
+    except (ValueError, KeyError, TypeError) as e:
         raise UserInputError(f"{run_file}: not a synthloom run file ({e})") from e
 
 
@@ -119,7 +135,10 @@ def evaluate(
         students: ``tfidf-lr``, ``embedding-lr`` or ``module:factory`` (default: both named).
         text_column, label_column: columns of a real file.
         seed: seed of the real splits, students and bootstrap.
-        real_seed_size: real records in the mixing and trust-weight experiments.
+        real_seed_size: real records in the mixing and trust-weight experiments, at most
+            the real train split's size: a larger number is refused, except the default,
+            which becomes the split's size with a warning (``metrics.json`` records the
+            size used).
         generator_sample: real test records the generator labels zero-shot (0: skip; the
             only step that calls the LLM).
         generator_max_words: words of each real text shown to the generator.

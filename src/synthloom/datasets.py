@@ -12,6 +12,7 @@ data never comes out of this module.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -126,35 +127,64 @@ def load_bbc_news() -> list[Record]:
 # ------------------------------------------------------------- users' files
 
 
-def _read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
+def _utf8_text(path: Path, data: bytes) -> str:
+    """``data`` (the bytes of ``path``) decoded as UTF-8, a leading byte-order mark dropped.
+
+    Raises:
+        UserInputError: not UTF-8; the message gives the first bad byte, its offset and
+            its line.
+    """
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise UserInputError(
+            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}, line "
+            f"{line}); save the file as UTF-8"
+        ) from e
+
+
+def _read_jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserInputError(f"{path}: line {lineno} is not valid JSON ({e.msg})") from e
-            if not isinstance(row, dict):
-                raise UserInputError(f"{path}: line {lineno} is not a JSON object")
-            rows.append(row)
+    for lineno, line in enumerate(io.StringIO(text, newline=None), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserInputError(f"{path}: line {lineno} is not valid JSON ({e.msg})") from e
+        except RecursionError as e:
+            raise UserInputError(f"{path}: line {lineno} is nested too deeply") from e
+        if not isinstance(row, dict):
+            raise UserInputError(f"{path}: line {lineno} is not a JSON object "
+                                 f"(found {type(row).__name__})")
+        rows.append(row)
     return rows
 
 
 def _read_arrow_rows(
-    path: Path, suffix: str, text_column: str, label_column: str | None
+    path: Path, suffix: str, text_column: str, label_column: str | None,
+    data: bytes | None = None,
 ) -> list[dict[str, Any]]:
+    """The rows of a CSV (its bytes, ``data``) or Parquet file.
+
+    Raises:
+        UserInputError: pyarrow cannot read it (the message gives pyarrow's reason).
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     try:
         if suffix == ".csv":
-            # Read the text and label columns as strings so labels like "01" survive.
+            # Read the text and label columns as strings so labels like "01" survive; one
+            # block holds the whole file, so a row of any length is read.
             columns = [c for c in (text_column, label_column) if c]
             convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns})
-            table = pacsv.read_csv(path, convert_options=convert)
+            size = len(data) if data is not None else path.stat().st_size
+            block = pacsv.ReadOptions(block_size=max(1 << 20, min(size + 1, 1 << 30)))
+            source = pa.BufferReader(data) if data is not None else path
+            table = pacsv.read_csv(source, read_options=block, convert_options=convert)
         else:
             table = pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
@@ -168,9 +198,13 @@ def _read_rows(path: Path, text_column: str, label_column: str | None
     """The rows of a JSONL, CSV or Parquet file that has the text (and label) column.
 
     Raises:
-        UserInputError: missing file, unknown suffix, empty file, unreadable file, no rows,
-            or a missing column (the message lists the columns present).
+        UserInputError: missing file (or a folder), unknown suffix, empty file, unreadable
+            file, a JSONL or CSV file that is not UTF-8 (the message gives the byte, its
+            offset and line), a JSONL line that is not a JSON object, no rows, or a missing
+            column (the message lists the columns present).
     """
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a folder, not a data file")
     if not path.is_file():
         raise UserInputError(f"{path}: file not found")
     suffix = path.suffix.lower()
@@ -181,19 +215,32 @@ def _read_rows(path: Path, text_column: str, label_column: str | None
         )
     if path.stat().st_size == 0:
         raise UserInputError(f"{path}: file is empty")
+    data = None
+    if suffix in (".jsonl", ".csv"):
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise UserInputError(f"{path}: cannot read ({e.strerror or e})") from e
+        text = _utf8_text(path, data)  # a clear error naming the byte, before any parser
     if suffix == ".jsonl":
-        rows = _read_jsonl_rows(path)
+        rows = _read_jsonl_rows(path, text)
     else:
-        rows = _read_arrow_rows(path, suffix, text_column, label_column)
+        rows = _read_arrow_rows(path, suffix, text_column, label_column, data)
     if not rows:
         raise UserInputError(f"{path}: file has no rows")
     present = list(dict.fromkeys(k for row in rows for k in row))
     for role, column in (("text", text_column), ("label", label_column)):
         if column is not None and column not in present:
             raise UserInputError(
-                f"{path}: no {role} column '{column}'; columns present: {', '.join(present)}"
+                f"{path}: no {role} column '{column}'; columns present: {_names(present)}"
             )
     return rows
+
+
+def _names(names: Any) -> str:
+    """Column or label names for a one-line message (a name with a line break or another
+    unprintable character is quoted, escapes and all)."""
+    return ", ".join(n if str(n).isprintable() else repr(n) for n in map(str, names))
 
 
 def _blank(value: Any) -> bool:
@@ -222,9 +269,11 @@ def load_labelled_file(
         Duplicate rows are kept.
 
     Raises:
-        UserInputError: the file is missing, has an unknown suffix, cannot be parsed, is empty,
-            lacks the text or label column (the message lists the columns present), or has
-            rows with an empty/null text or a null label (the message counts them).
+        UserInputError: the file is missing (or a folder), has an unknown suffix, is not
+            UTF-8 text (JSONL and CSV; the message gives the byte, its offset and line),
+            cannot be parsed (a JSONL line that is not a JSON object names its line), is
+            empty, lacks the text or label column (the message lists the columns present),
+            or has rows with an empty/null text or a null label (the message counts them).
     """
     path = Path(path)
     rows = _read_rows(path, text_column, label_column)
@@ -366,12 +415,12 @@ def stratified_split(
     counts = Counter(r.label for r in records)
     if len(counts) < 2:
         raise UserInputError(
-            f"cannot split: need at least 2 labels, got {len(counts)} ({', '.join(counts)})"
+            f"cannot split: need at least 2 labels, got {len(counts)} ({_names(counts)})"
         )
     rare = sorted(label for label, n in counts.items() if n < 2)
     if rare:
         raise UserInputError(
-            f"cannot split: each label needs at least 2 records; too few for: {', '.join(rare)}"
+            f"cannot split: each label needs at least 2 records; too few for: {_names(rare)}"
         )
     indices = list(range(len(records)))
     try:
@@ -501,11 +550,11 @@ def draw_seed_examples(
         found = Counter(str(r.label) for r in pool)
         if len(found) < 2:
             raise UserInputError(f"seed data {source}: all {len(pool)} examples have one label "
-                                 f"({', '.join(found)}); give examples of at least 2 labels")
+                                 f"({_names(found)}); give examples of at least 2 labels")
         unknown = sorted(set(found) - set(labels or found))
         if unknown:
             raise UserInputError(f"seed data {source}: labels not in the recipe: "
-                                 f"{', '.join(unknown)} (recipe: {', '.join(labels or [])})")
+                                 f"{_names(unknown)} (recipe: {_names(labels or [])})")
         return stratified_sample(pool, n, seed)
     if n >= len(pool):
         return list(pool)

@@ -101,14 +101,52 @@ STUDENTS: dict[str, Callable[[int], Any]] = {
 
 
 def _import_factory(spec: str) -> Callable[[int], Any]:
+    """The callable ``module:factory`` names.
+
+    Raises:
+        UserInputError: the module cannot be imported (whatever its import raises), has
+            no such attribute, or the attribute is not callable.
+    """
     module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UserInputError(f"student '{spec}': give module:factory, e.g. mypkg.students:make")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise UserInputError(f"cannot load student '{spec}': {e}") from None
+        module = importlib.import_module(module_name)
+    except Exception as e:  # a user's module may raise anything on import
+        raise UserInputError(f"student '{spec}': cannot import {module_name} "
+                             f"({type(e).__name__}: {_first_line(e)})") from None
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise UserInputError(f"student '{spec}': module {module_name} has no {attr}")
     if not callable(factory):
-        raise UserInputError(f"student '{spec}' is not callable")
+        raise UserInputError(f"student '{spec}': {attr} is a {type(factory).__name__}, "
+                             "not a callable factory(seed)")
     return factory
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:200]
+
+
+def _user_student(spec: str, seed: int) -> Any:
+    """The estimator ``module:factory`` gives for ``seed``, checked to have fit/predict.
+
+    Raises:
+        UserInputError: see :func:`_import_factory`; calling the factory with the seed
+            failed, or what it returned has no callable ``fit`` and ``predict``.
+    """
+    factory = _import_factory(spec)
+    try:
+        model = factory(seed)
+    except Exception as e:  # a user's factory may raise anything
+        raise UserInputError(f"student '{spec}': calling it with a seed ({seed}) failed "
+                             f"({type(e).__name__}: {_first_line(e)})") from None
+    missing = [m for m in ("fit", "predict") if not callable(getattr(model, m, None))]
+    if missing:
+        raise UserInputError(f"student '{spec}' returned {type(model).__name__}, which has "
+                             f"no {'/'.join(missing)} (a student is an estimator with "
+                             "fit(texts, labels) and predict(texts))")
+    return model
 
 
 def make_student(name: str = "tfidf-lr", seed: int = 0) -> Any:
@@ -128,17 +166,15 @@ def make_student(name: str = "tfidf-lr", seed: int = 0) -> Any:
         ``predict(texts) -> ndarray[str]``.
 
     Raises:
-        UserInputError: ``name`` is not a known student and not an importable
-            ``module:factory`` (the message lists the known ones).
+        UserInputError: ``name`` is not a known student (the message lists the known ones),
+            or a ``module:factory`` that cannot be imported, is not callable, fails when
+            called with ``seed``, or returns something without ``fit`` and ``predict``
+            (the message names the spec and what is wrong).
     """
     if name in STUDENTS:
         return STUDENTS[name](seed)
     if ":" in name:
-        model = _import_factory(name)(seed)
-        if not (hasattr(model, "fit") and hasattr(model, "predict")):
-            raise UserInputError(f"student '{name}' returned {type(model).__name__}, "
-                                 "which has no fit/predict")
-        return model
+        return _user_student(name, seed)
     raise UserInputError(
         f"unknown student '{name}'; known students: {', '.join(sorted(STUDENTS))}, "
         "or module:factory"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from synthloom.errors import UserInputError
 from synthloom.evaluate.curves import learning_curves, mixing, trust_weight_sweep
 from synthloom.evaluate.discriminator import classifier_two_sample_test
 from synthloom.evaluate.distribution import marginals, precision_recall_coverage, projection_2d
@@ -28,6 +30,8 @@ from synthloom.llm.embeddings import default_embedder
 from synthloom.records import Record
 
 DEFAULT_STUDENTS = ("tfidf-lr", "embedding-lr")
+DEFAULT_REAL_SEED_SIZE = 50
+"""``real_seed_size`` when none is chosen (the CLI's ``--real-seed-size`` default)."""
 GeneratorCheck = Callable[[EvaluationData], dict[str, Any]]
 
 
@@ -56,7 +60,7 @@ def evaluate_synthetic(
     test_fraction: float = 0.3,
     validation_fraction: float = 0.2,
     seed: int = 13,
-    real_seed_size: int = 50,
+    real_seed_size: int = DEFAULT_REAL_SEED_SIZE,
     leakage_n: int = 8,
     leakage_cosine: float = 0.95,
     leakage_threshold: float = 0.01,
@@ -74,7 +78,10 @@ def evaluate_synthetic(
         students: student names (see :func:`~synthloom.evaluate.students.make_student`).
         test_fraction / validation_fraction / seed: the real splits (see
             :func:`~synthloom.evaluate.splits.prepare`).
-        real_seed_size: real train records in the mixing and trust-weight experiments.
+        real_seed_size: real train records in the mixing and trust-weight experiments. When
+            the real train split is smaller, the default (:data:`DEFAULT_REAL_SEED_SIZE`)
+            becomes the split's size, with a ``RuntimeWarning``, and any other number is
+            refused; ``metrics["data"]["real_seed_size"]`` is the number used.
         leakage_n / leakage_cosine / leakage_threshold: see
             :func:`~synthloom.evaluate.leakage.leakage_report`.
         marginal_threshold: flag a marginal whose standardized difference exceeds this.
@@ -95,11 +102,13 @@ def evaluate_synthetic(
 
     Raises:
         UserInputError: bad inputs (see :func:`~synthloom.evaluate.splits.prepare`), an
-            unknown student, data a student cannot be trained on, or seed examples in
-            the real validation or test split.
+            unknown or unusable student (see
+            :func:`~synthloom.evaluate.students.make_student`), data a student cannot be
+            trained on, seed examples in the real validation or test split, or a
+            ``real_seed_size`` other than the default above the real train split's size.
     """
     for name in students:
-        make_student(name, seed)  # fail early on an unknown name
+        make_student(name, seed)  # fail early on an unknown or unusable student
     timer = _Timer(on_step)
     data = timer("split", lambda: prepare(
         synthetic, real, test_fraction=test_fraction,
@@ -108,6 +117,8 @@ def evaluate_synthetic(
     seed_source = "drawn from real train"
     if seed_examples and (data := with_seed_examples(data, seed_examples, seed)).real_seed:
         real_seed_size, seed_source = len(data.real_seed), "the run's seed examples"
+    elif real_seed_size > len(data.real_train):
+        real_seed_size = _fit_seed_size(real_seed_size, len(data.real_train), len(real))
     syn_texts = [r.text for r in data.synthetic]
     test_texts = [r.text for r in data.real_test]
     real_sample = random.Random(seed).sample(
@@ -189,6 +200,23 @@ def evaluate_synthetic(
     metrics["verdict"] = verdict(metrics)
     metrics["seconds"] = timer.seconds
     return metrics
+
+
+def _fit_seed_size(asked: int, train: int, total: int) -> int:
+    """The real seed set's size when ``asked`` is more than the ``train`` records of the real
+    train split: ``train`` for the default size (with a warning).
+
+    Raises:
+        UserInputError: ``asked`` is not the default (the user chose it).
+    """
+    where = (f"the real train split has only {train} records (of {total} real records, "
+             "after the test and validation splits)")
+    if asked != DEFAULT_REAL_SEED_SIZE:
+        raise UserInputError(f"--real-seed-size {asked} is more than the real data allows: "
+                             f"{where}; give --real-seed-size {train} or less")
+    warnings.warn(f"real seed size {asked}: {where}; using {train}", RuntimeWarning,
+                  stacklevel=3)
+    return train
 
 
 def majority_baseline(data: Any) -> dict[str, Any]:

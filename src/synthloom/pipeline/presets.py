@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from synthloom.pipeline.steps.base import StepConfig
 from synthloom.pipeline.steps.coverage import ComplexifyStep, CoverageStep
@@ -55,17 +55,17 @@ class TargenConfig(_Strict):
         max_drafts_factor: stop after ``n * factor`` drafts.
     """
 
-    contexts: int | list[str] = 8
+    contexts: StrictInt | list[str] = 8
     contexts_per_label: bool = True
-    seeds_per_pair: int = Field(default=8, ge=1, le=50)
+    seeds_per_pair: int = Field(default=8, ge=1, le=50, strict=True)
     label_distribution: Literal["balanced"] | dict[str, float] = "balanced"
     self_correction: bool = True
     self_correction_with_descriptions: bool = False
     on_disagreement: Literal["regenerate", "keep"] = "regenerate"
     disagreement_trust_weight: float = Field(default=0.5, ge=0.0, le=1.0)
-    max_regenerations: int = Field(default=2, ge=0, le=10)
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    max_words: int = Field(default=45, ge=5, le=400)
+    max_regenerations: int = Field(default=2, ge=0, le=10, strict=True)
+    max_attempts: int = Field(default=3, ge=1, le=10, strict=True)
+    max_words: int = Field(default=45, ge=5, le=400, strict=True)
     instance_format: Literal["text", "json"] = "text"
     max_drafts_factor: float = Field(default=3.0, ge=1.0)
 
@@ -81,8 +81,8 @@ class DedupConfig(_Strict):
 
     jaccard: float | None = Field(default=None, ge=0.0, le=1.0)
     cosine: float | None = Field(default=None, ge=0.0, le=1.0)
-    num_perm: int = Field(default=128, ge=16, le=1024)
-    bands: int | None = Field(default=None, ge=1)
+    num_perm: int = Field(default=128, ge=16, le=1024, strict=True)
+    bands: int | None = Field(default=None, ge=1, strict=True)
 
 
 class CoverageConfig(_Strict):
@@ -96,7 +96,7 @@ class CoverageConfig(_Strict):
     characteristics: list[str] = Field(default_factory=list)
     complexify_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     complexify_operations: list[str] = Field(default_factory=list)
-    meta_prompts: int = Field(default=1, ge=1, le=3)
+    meta_prompts: int = Field(default=1, ge=1, le=3, strict=True)
 
     @field_validator("characteristics", "complexify_operations")
     @classmethod
@@ -125,15 +125,15 @@ class SeedDataConfig(_Strict):
     path: str
     text_column: str = "text"
     label_column: str | None = "label"
-    n: int = Field(default=50, ge=1, le=100_000)
-    split_seed: int = 13
-    style_examples: int = Field(default=2, ge=0, le=8)
-    example_words: int = Field(default=80, ge=10, le=400)
+    n: int = Field(default=50, ge=1, le=100_000, strict=True)
+    split_seed: int = Field(default=13, strict=True)
+    style_examples: int = Field(default=2, ge=0, le=8, strict=True)
+    example_words: int = Field(default=80, ge=10, le=400, strict=True)
     length: Literal["fixed", "seeds"] = "seeds"
     copy_guard: float | None = Field(default=0.5, gt=0.0, le=1.0)
-    situations_per_example: int = Field(default=0, ge=0, le=50)
-    error_rounds: int = Field(default=0, ge=0, le=20)
-    per_error: int = Field(default=2, ge=1, le=20)
+    situations_per_example: int = Field(default=0, ge=0, le=50, strict=True)
+    error_rounds: int = Field(default=0, ge=0, le=20, strict=True)
+    per_error: int = Field(default=2, ge=1, le=20, strict=True)
     label_noise: Literal["off", "drop", "weight"] = "off"
     realism: Literal["off", "score", "drop", "weight"] = "off"
     realism_drop: float = Field(default=0.2, ge=0.0, lt=1.0)

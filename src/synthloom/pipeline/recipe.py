@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -43,6 +44,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_DESCRIPTION_WORDS = 1_000
+"""Words a task description may have (it goes into every prompt; about 1,300 tokens, in a
+context window of 2,048 tokens by default)."""
+MAX_DESCRIPTION_CHARS = 8_000
+"""Characters a task description may have (catches text with few spaces)."""
+MAX_LABEL_WORDS = 100
+"""Words one label's description may have (a one-line description; the labeller's prompt
+shows every label's)."""
+MAX_LABEL_CHARS = 1_000
+"""Characters one label's description may have."""
+MAX_YAML_NODES = 100_000
+"""YAML nodes a recipe file may hold once its aliases are expanded (a "billion laughs"
+file of a few hundred bytes expands to billions; a real recipe holds a few hundred)."""
+
+
 class BackendConfig(_Strict):
     """Which LLM answers.
 
@@ -50,7 +66,8 @@ class BackendConfig(_Strict):
         kind: ``llamacpp`` (embedded model, in-process) or ``openai_http`` (vLLM,
             llama.cpp server, Ollama, OpenAI...).
         model: embedded model name for llamacpp; the server's model id for HTTP.
-        base_url: for openai_http, e.g. ``http://127.0.0.1:8080/v1``.
+        base_url: for openai_http, e.g. ``http://127.0.0.1:8080/v1``; an ``http://`` or
+            ``https://`` URL with a host.
         max_concurrency: for openai_http, requests in flight at once.
         n_ctx: for llamacpp, context window of each sequence, in tokens.
         parallel: for llamacpp, sequences decoded together in one batch (continuous
@@ -59,15 +76,32 @@ class BackendConfig(_Strict):
             at 1 (each batch's numerics differ) but are the same for the same value.
         n_threads: for llamacpp, CPU threads; None uses every core this process may
             run on (``os.sched_getaffinity``).
+
+    Counts are strict integers: ``true`` is not 1.
     """
 
     kind: Literal["llamacpp", "openai_http"] = "llamacpp"
     model: str = "qwen2.5-coder-0.5b"
     base_url: str | None = None
-    max_concurrency: int = Field(default=4, ge=1)
-    n_ctx: int = Field(default=2048, ge=256)
-    parallel: int = Field(default=8, ge=1, le=64)
-    n_threads: int | None = Field(default=None, ge=1)
+    max_concurrency: int = Field(default=4, ge=1, strict=True)
+    n_ctx: int = Field(default=2048, ge=256, strict=True)
+    parallel: int = Field(default=8, ge=1, le=64, strict=True)
+    n_threads: int | None = Field(default=None, ge=1, strict=True)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018  (raises ValueError on a bad port)
+        except ValueError as e:
+            raise ValueError(f"{v!r} is not a URL ({e})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http:// or https:// URL with a host "
+                             "(e.g. http://127.0.0.1:8080/v1)")
+        return v
 
     @model_validator(mode="after")
     def _url_for_http(self) -> BackendConfig:
@@ -96,6 +130,12 @@ class Recipe(_Strict):
         task: the task, a discriminated union on ``kind`` (see :mod:`synthloom.tasks`).
             The older flat spelling (``task: NAME`` with ``description``, ``labels`` and
             optionally ``unit`` and ``kind`` at the top level) is read as the same thing.
+            Its description has at most :data:`MAX_DESCRIPTION_WORDS` (1,000) words and
+            :data:`MAX_DESCRIPTION_CHARS` (8,000) characters, each label's description at
+            most :data:`MAX_LABEL_WORDS` (100) words and :data:`MAX_LABEL_CHARS` (1,000)
+            characters: they go into prompts, and a longer text would overflow the model's
+            context (2,048 tokens by default) only once generation has started. Labels
+            have no surrounding spaces, and no two differ only in case or spaces.
         n: accepted synthetic records wanted.
         seed: master random seed (plans and sampler seeds derive from it).
         chunk_size: drafts per checkpoint (records are written after each chunk); None
@@ -114,15 +154,18 @@ class Recipe(_Strict):
             recipe holds the steps they expand to). ``seed_data`` anchors generation in
             the user's real examples (see :class:`SeedDataConfig`).
 
+    Counts (``n``, ``seed``, ``chunk_size`` and those of the backend, sections and steps)
+    are strict integers: ``true`` is not 1.
+
     Raises:
         pydantic.ValidationError: on any invalid field (``load_recipe`` turns it into a
             one-line :class:`UserInputError` with the YAML line).
     """
 
     task: AnyTask
-    n: int = Field(default=300, ge=1)
-    seed: int = 13
-    chunk_size: int | None = Field(default=None, ge=1)
+    n: int = Field(default=300, ge=1, strict=True)
+    seed: int = Field(default=13, strict=True)
+    chunk_size: int | None = Field(default=None, ge=1, strict=True)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     steps: list[AnyStep] = Field(default_factory=list)
@@ -143,6 +186,17 @@ class Recipe(_Strict):
         if isinstance(data, dict) and isinstance(data.get("task"), dict):
             data["task"] = {"kind": "classification", **data["task"]}
         return data
+
+    @field_validator("task")
+    @classmethod
+    def _task_texts(cls, task: Any) -> Any:
+        """Description and label descriptions short enough for a prompt; labels distinct."""
+        _check_length("description", "description", task.description,
+                      MAX_DESCRIPTION_WORDS, MAX_DESCRIPTION_CHARS)
+        labels = getattr(task, "labels", None)
+        if isinstance(labels, dict):
+            _check_labels(labels)
+        return task
 
     @field_validator("templates")
     @classmethod
@@ -217,6 +271,44 @@ class Recipe(_Strict):
     label_quotas = quotas
 
 
+def _check_length(field: str, what: str, text: str, max_words: int, max_chars: int) -> None:
+    """Refuse ``text`` over ``max_words`` words or ``max_chars`` characters.
+
+    Raises:
+        ValueError: ``"<field>: <what> has N words; at most M"`` (or characters).
+    """
+    words, chars = len(text.split()), len(text)
+    if words > max_words:
+        raise ValueError(f"{field}: {what} has {words:,} words; at most {max_words:,} (it goes "
+                         "into prompts, and must fit the model's context)")
+    if chars > max_chars:
+        raise ValueError(f"{field}: {what} has {chars:,} characters; at most {max_chars:,} (it "
+                         "goes into prompts, and must fit the model's context)")
+
+
+def _check_labels(labels: dict[str, str]) -> None:
+    """Refuse labels that differ only in case or surrounding spaces, labels with spaces
+    around them, and label descriptions too long for a prompt.
+
+    Raises:
+        ValueError: ``"labels: ..."`` naming the labels.
+    """
+    same: dict[str, list[str]] = {}
+    for name in labels:
+        same.setdefault(str(name).strip().casefold(), []).append(name)
+    clashes = [names for names in same.values() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(", ".join(repr(n) for n in names) for names in clashes)
+        raise ValueError(f"labels: {shown} differ only in case or surrounding spaces; "
+                         "give each label once")
+    for name, text in labels.items():
+        if name != name.strip():
+            raise ValueError(f"labels: label {name!r} has spaces around it; write "
+                             f"{name.strip()!r}")
+        _check_length("labels", f"the description of label {name!r}", str(text),
+                      MAX_LABEL_WORDS, MAX_LABEL_CHARS)
+
+
 def _line_of(node: Any, loc: tuple) -> int | None:
     """Line (1-based) of the YAML node at pydantic location ``loc``, as deep as it goes."""
     line = None
@@ -239,44 +331,129 @@ def _line_of(node: Any, loc: tuple) -> int | None:
     return line
 
 
-def _duplicate_key(node: Any, prefix: str = "") -> tuple[str, int] | None:
-    """The first key given twice in one YAML mapping, with the line of its second copy."""
+def _duplicate_key(node: Any, prefix: str = "", visited: set[int] | None = None
+                   ) -> tuple[str, int] | None:
+    """The first key given twice in one YAML mapping, with the line of its second copy.
+
+    Each node is visited once: an alias shares its anchor's node, which is walked at its
+    first appearance only (so nested aliases cost their size in the file, not expanded).
+    """
+    visited = set() if visited is None else visited
+    if id(node) in visited:
+        return None
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                continue  # a list or mapping as a key: the schema refuses it
             name = f"{prefix}{k.value}"
             if k.value in seen:
                 return name, k.start_mark.line + 1
             seen.add(k.value)
-            found = _duplicate_key(v, name + ".")
+            found = _duplicate_key(v, name + ".", visited)
             if found:
                 return found
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            found = _duplicate_key(v, f"{prefix}{i}.")
+            found = _duplicate_key(v, f"{prefix}{i}.", visited)
             if found:
                 return found
     return None
+
+
+def _expanded_size(root: Any) -> int | None:
+    """Nodes of a composed YAML document once its aliases are expanded (each node counted
+    as often as it is reached), or None when an alias refers to a node that contains it.
+
+    Iterative, memoised by node: the time is the size of the file, not of the expansion.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # started, not finished: the current path from the root
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.MappingNode):
+            children = [c for pair in node.value for c in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return None
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children)
+    return sizes[id(root)]
+
+
+def _read_text(path: Path) -> str:
+    """The recipe file's text.
+
+    Raises:
+        UserInputError: the path is missing, a folder or unreadable, or the file is not
+            UTF-8 (the message gives the first bad byte, its offset and line).
+    """
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a folder, not a recipe file")
+    if not path.is_file():
+        raise UserInputError(f"{path}: recipe file not found")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserInputError(f"{path}: cannot read the recipe ({e.strerror or e})") from e
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise UserInputError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                             f"{e.start}, line {line}); save the recipe as UTF-8") from e
 
 
 def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
     """Read and validate a YAML recipe; ``overrides`` replace top-level fields (e.g. ``n``).
 
     Raises:
-        UserInputError: missing file, bad YAML, or a schema error; the message names the
-            file, the field and its line.
+        UserInputError: a missing file or a folder, a file that is not UTF-8 (the message
+            gives the byte and its offset), bad YAML, an empty file or one that is not a
+            mapping, aliases that expand past :data:`MAX_YAML_NODES` nodes or refer to
+            themselves, or a schema error; the message names the file, the field and its
+            line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: recipe file not found")
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         node = yaml.compose(text)
+    except yaml.YAMLError as e:
+        raise _yaml_error(path, text, e) from e
+    except RecursionError as e:
+        raise UserInputError(f"{path}: not valid YAML (nested too deeply)") from e
+    if node is None:
+        raise UserInputError(f"{path}: the file is empty; a recipe is a YAML mapping of fields "
+                             "(task, n, steps...)")
+    if not isinstance(node, yaml.MappingNode):
+        what = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        raise UserInputError(f"{path}: a recipe is a YAML mapping of fields (task, n, "
+                             f"steps...), not {what}")
+    size = _expanded_size(node)
+    if size is None:
+        raise UserInputError(f"{path}: a YAML alias refers to a node that contains it")
+    if size > MAX_YAML_NODES:
+        raise UserInputError(f"{path}: its YAML aliases expand to {size:,} nodes, more than "
+                             f"the {MAX_YAML_NODES:,} a recipe may hold")
+    try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserInputError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from e
+        raise _yaml_error(path, text, e) from e
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:  # e.g. 2021-02-30
+        raise UserInputError(f"{path}: not valid YAML ({type(e).__name__}: {e})") from e
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a recipe is a YAML mapping of fields")
     duplicate = _duplicate_key(node)
@@ -303,23 +480,44 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
 
     for step in recipe.steps:
         if getattr(step, "taxonomy", None):
-            load_taxonomies(step.taxonomy)  # a bad tree fails here, naming its node
+            try:
+                load_taxonomies(step.taxonomy)  # a bad tree fails here, naming its node
+            except UserInputError:
+                raise
+            except (OSError, ValueError) as e:  # a folder, not UTF-8, a bad path...
+                raise UserInputError(f"{path}: taxonomy {step.taxonomy}: cannot read it "
+                                     f"({type(e).__name__}: {e})") from e
     return recipe
+
+
+def _yaml_error(path: Path, text: str, e: yaml.YAMLError) -> UserInputError:
+    """A one-line error for a YAML error, with its line when known."""
+    if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text.count("\n", 0, e.position) + 1
+        return UserInputError(f"{path} line {line}: not valid YAML (character "
+                              f"#x{e.character:04x} at offset {e.position} is not allowed)")
+    mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
+    where = f" line {mark.line + 1}" if mark else ""
+    problem = getattr(e, "problem", None) or str(e)
+    return UserInputError(f"{path}{where}: not valid YAML ({' '.join(problem.split())})")
 
 
 def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
     """Make relative file paths relative to ``folder``: taxonomy files (coverage section or
     steps) and seed data files (seed_data section or steps; a named real source stays)."""
-    holders = [data.get("coverage"), data.get("seed_data")] + list(data.get("steps") or [])
+    steps = data.get("steps")
+    holders = [data.get("coverage"), data.get("seed_data")] + (
+        steps if isinstance(steps, list) else [])  # a wrong type is the schema's error
     for holder in holders:
         if not isinstance(holder, dict):
             continue
-        if isinstance(holder.get("taxonomy"), str):
+        if isinstance(holder.get("taxonomy"), str) and "\0" not in holder["taxonomy"]:
             t = Path(holder["taxonomy"])
             holder["taxonomy"] = str((t if t.is_absolute() else folder / t).resolve())
         is_seed_data = holder is data.get("seed_data") or holder.get("type") == "seed_data.sample"
         path = holder.get("path")
-        if is_seed_data and isinstance(path, str) and path not in REAL_SOURCES:
+        if (is_seed_data and isinstance(path, str) and path not in REAL_SOURCES
+                and "\0" not in path):
             if not Path(path).is_absolute():
                 holder["path"] = str((folder / path).resolve())
 
@@ -338,6 +536,8 @@ def _explain(err: dict[str, Any], *, flat: bool, data: dict[str, Any]) -> tuple[
     kind = err["type"]
     if kind == "extra_forbidden":
         msg = "unknown field"
+    elif kind == "int_type" and isinstance(err.get("input"), bool):
+        msg = f"must be a whole number, not {str(err['input']).lower()}"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         tag_name = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
         if kind == "union_tag_invalid":
@@ -348,6 +548,10 @@ def _explain(err: dict[str, Any], *, flat: bool, data: dict[str, Any]) -> tuple[
         loc.append(tag_name)
         if flat and loc == ["task", "kind"]:
             loc = ["kind"]
+    if loc == ["task"] and ": " in msg:  # the task's validator names its field
+        name, rest = msg.split(": ", 1)
+        if name in ("description", "labels"):
+            loc, msg = ["task", name], rest
     if flat and loc[:1] == ["task"] and len(loc) > 1 and loc[1] in _LEGACY_TASK_FIELDS:
         loc = loc[1:]
     if loc == ["templates"] and ": " in msg:  # the validator names the template's key
@@ -379,4 +583,5 @@ def with_backend(
     try:
         return Recipe.model_validate({**recipe.model_dump(), "backend": backend})
     except ValidationError as e:
-        raise UserInputError(f"backend: {e.errors()[0]['msg']}") from e
+        msg = e.errors()[0]["msg"].removeprefix("Value error, ")
+        raise UserInputError(f"backend: {msg}") from e

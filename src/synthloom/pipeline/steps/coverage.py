@@ -102,7 +102,7 @@ class ComplexifyStep(StepConfig):
     type: Literal["evol.complexify"] = "evol.complexify"
     fraction: float = Field(default=0.3, ge=0.0, le=1.0)
     operations: list[str] = Field(default_factory=list)
-    max_words: int = Field(default=45, ge=5, le=400)
+    max_words: int = Field(default=45, ge=5, le=400, strict=True)
     role = "transform"
     reads = frozenset({"text", "unit"})
     writes = frozenset({"text"})

@@ -100,7 +100,7 @@ class LabelNoiseStep(StepConfig):
     flagged_trust_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     features: Features = "tfidf"
     anchor_weight: float = Field(default=1.0, gt=0.0, le=100.0)
-    folds: int = Field(default=5, ge=2, le=20)
+    folds: int = Field(default=5, ge=2, le=20, strict=True)
     role = "curate"
     reads = frozenset({"text"})
     kinds = frozenset({"classification"})
@@ -165,7 +165,7 @@ class RealismStep(StepConfig):
     drop_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
     min_trust_weight: float = Field(default=0.1, ge=0.0, le=1.0)
     features: Features = "tfidf"
-    folds: int = Field(default=5, ge=2, le=20)
+    folds: int = Field(default=5, ge=2, le=20, strict=True)
     role = "curate"
     reads = frozenset({"text", "seed_examples"})
     kinds = frozenset({"classification"})

@@ -53,8 +53,8 @@ class NearDuplicatesStep(StepConfig):
     type: Literal["filter.near_duplicates"] = "filter.near_duplicates"
     jaccard: float | None = Field(default=None, ge=0.0, le=1.0)
     cosine: float | None = Field(default=None, ge=0.0, le=1.0)
-    num_perm: int = Field(default=128, ge=16, le=1024)
-    bands: int | None = Field(default=None, ge=1)
+    num_perm: int = Field(default=128, ge=16, le=1024, strict=True)
+    bands: int | None = Field(default=None, ge=1, strict=True)
     role = "filter"
     reads = frozenset({"text"})
 

@@ -56,8 +56,8 @@ class SeedDataStep(StepConfig):
     path: str
     text_column: str = "text"
     label_column: str | None = "label"
-    n: int = Field(default=50, ge=1, le=100_000)
-    split_seed: int = 13
+    n: int = Field(default=50, ge=1, le=100_000, strict=True)
+    split_seed: int = Field(default=13, strict=True)
     role = "plan"
     writes = frozenset({"seed_examples"})
     artifact = "seed_examples"
@@ -117,8 +117,8 @@ class SeedSituationsStep(StepConfig):
     """
 
     type: Literal["seed_data.situations"] = "seed_data.situations"
-    per_example: int = Field(default=6, ge=1, le=50)
-    example_words: int = Field(default=120, ge=10, le=1000)
+    per_example: int = Field(default=6, ge=1, le=50, strict=True)
+    example_words: int = Field(default=120, ge=10, le=1000, strict=True)
     role = "plan"
     reads = frozenset({"seed_examples", "unit"})
     writes = frozenset({"instance_seeds"})
@@ -219,9 +219,9 @@ class ErrorRoundsStep(StepConfig):
     """
 
     type: Literal["seed_data.error_rounds"] = "seed_data.error_rounds"
-    rounds: int = Field(default=2, ge=1, le=20)
-    per_error: int = Field(default=2, ge=1, le=20)
-    example_words: int = Field(default=120, ge=10, le=1000)
+    rounds: int = Field(default=2, ge=1, le=20, strict=True)
+    per_error: int = Field(default=2, ge=1, le=20, strict=True)
+    example_words: int = Field(default=120, ge=10, le=1000, strict=True)
     role = "rounds"
     reads = frozenset({"seed_examples", "text"})
     operators = (SeedSituations,)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from synthloom.errors import GenerationError
 from synthloom.operators.plan.unit import UnitDerivation
@@ -53,7 +53,7 @@ class ContextsStep(StepConfig):
     """
 
     type: Literal["targen.contexts"] = "targen.contexts"
-    n: int | list[str] = 8
+    n: StrictInt | list[str] = 8
     per_label: bool = True
     role = "plan"
     reads = frozenset({"description", "unit"})
@@ -105,7 +105,7 @@ class InstanceSeedsStep(StepConfig):
     """
 
     type: Literal["targen.instance_seeds"] = "targen.instance_seeds"
-    per_pair: int = Field(default=8, ge=1, le=50)
+    per_pair: int = Field(default=8, ge=1, le=50, strict=True)
     role = "plan"
     reads = frozenset({"contexts", "unit"})
     writes = frozenset({"instance_seeds"})
@@ -209,12 +209,12 @@ class GenerateStep(StepConfig):
     """
 
     type: Literal["targen.generate"] = "targen.generate"
-    max_words: int = Field(default=45, ge=5, le=400)
+    max_words: int = Field(default=45, ge=5, le=400, strict=True)
     format: Literal["text", "json"] = "text"
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    meta_prompts: int = Field(default=1, ge=1, le=3)
-    style_examples: int = Field(default=0, ge=0, le=8)
-    example_words: int = Field(default=80, ge=10, le=400)
+    max_attempts: int = Field(default=3, ge=1, le=10, strict=True)
+    meta_prompts: int = Field(default=1, ge=1, le=3, strict=True)
+    style_examples: int = Field(default=0, ge=0, le=8, strict=True)
+    example_words: int = Field(default=80, ge=10, le=400, strict=True)
     length: Literal["fixed", "seeds"] = "fixed"
     role = "generate"
     reads = frozenset({"drafts", "target_label", "instance_seed", "unit"})
@@ -288,8 +288,8 @@ class SelfCorrectionStep(StepConfig):
     with_descriptions: bool = False
     on_fail: Literal["regenerate", "keep", "reject"] = "regenerate"
     fail_trust_weight: float = Field(default=0.5, ge=0.0, le=1.0)
-    max_regenerations: int = Field(default=2, ge=0, le=10)
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    max_regenerations: int = Field(default=2, ge=0, le=10, strict=True)
+    max_attempts: int = Field(default=3, ge=1, le=10, strict=True)
     role = "check"
     reads = frozenset({"text"})
     writes = frozenset({"label"})
