@@ -65,6 +65,7 @@ def test_scripted_backend_speaks_the_protocol() -> None:
         "tokens_out": 7 + 5,
         "seconds": 0.5,
         "errors": 0,
+        "retries": 0,
         "prompt_tokens_evaluated": None,
     }
     b.close()
@@ -221,6 +222,55 @@ def test_errors_are_not_cached(cache: ResponseCache) -> None:
     assert isinstance(hit, ChatResponse) and hit.cached and hit.text == "recovered"
     assert len(inner.requests) == 3
     assert (backend.hits, backend.misses) == (1, 3)
+
+
+def test_nothing_cached_from_failed_http_answers(cache: ResponseCache) -> None:
+    """The real HTTP backend behind the cache: a body cut off in transit, a 500 and a
+    body that is not JSON are retried, and only the whole answer that follows is stored;
+    a request that fails for good stores nothing and is asked again next time."""
+    import json
+
+    import httpx
+
+    from synthloom.llm.openai_http import OpenAIHTTPBackend
+
+    whole = json.dumps({"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": '{"label": "sport"}'}}]}).encode()
+    state = {"healthy": False, "posts": 0}
+    faults = [httpx.Response(200, content=whole[: len(whole) // 2]),
+              httpx.Response(500, json={"error": "boom"}),
+              httpx.Response(200, content=b"<html>oops</html>")]
+    seen: dict[str, int] = {}
+
+    def server(request: httpx.Request) -> httpx.Response:
+        state["posts"] += 1
+        if not state["healthy"]:
+            return faults[(state["posts"] - 1) % len(faults)]
+        text = json.loads(request.content)["messages"][0]["content"]
+        seen[text] = seen.get(text, 0) + 1
+        if seen[text] == 1:  # each request's first answer is cut off, the second whole
+            return httpx.Response(200, content=whole[:-7])
+        return httpx.Response(200, content=whole)
+
+    http = OpenAIHTTPBackend("http://mock.test/v1", "m", max_retries=2,
+                             backoff_base_seconds=0.0, transport=httpx.MockTransport(server))
+    backend = CachedBackend(http, cache)
+
+    (failed,) = backend.chat([req("a")])
+    assert isinstance(failed, BackendError) and "after 3 attempts" in str(failed)
+    assert len(cache) == 0 and state["posts"] == 3
+    (again,) = backend.chat([req("a")])
+    assert isinstance(again, BackendError) and state["posts"] == 6  # asked again
+    assert len(cache) == 0
+
+    state.update(healthy=True, posts=0)
+    answers = backend.chat([req("a"), req("b")])
+    assert all(isinstance(a, ChatResponse) and a.text == '{"label": "sport"}' for a in answers)
+    assert len(cache) == 2
+    stored = [cache.get(cache_key(http.identity, req(t))) for t in "ab"]
+    assert all(s is not None and s.text == '{"label": "sport"}' for s in stored)
+    assert (http.usage.calls, http.usage.errors) == (2, 2)
+    assert http.usage.retries == 2 + 2 + 2  # 2 per failed request, 1 per cut-off answer
 
 
 def test_cache_persists_across_instances(tmp_path: Path) -> None:

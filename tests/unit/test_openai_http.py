@@ -241,6 +241,8 @@ def test_429_retry_after_honoured(serve: Callable[[Script], ScriptedServer]) -> 
     assert result.seconds < 0.9  # only the successful attempt is timed
     assert b.usage.calls == 1
     assert b.usage.errors == 0
+    assert b.usage.retries == 1
+    assert b.usage.as_dict()["retries"] == 1
 
 
 def test_500_exhausts_retries(serve: Callable[[Script], ScriptedServer]) -> None:
@@ -257,6 +259,7 @@ def test_500_exhausts_retries(serve: Callable[[Script], ScriptedServer]) -> None
     assert len(server.bodies) == 3
     assert b.usage.errors == 1
     assert b.usage.calls == 0
+    assert b.usage.retries == 2  # the last failed attempt is not retried
 
 
 def test_4xx_is_not_retried(serve: Callable[[Script], ScriptedServer]) -> None:
@@ -270,6 +273,7 @@ def test_4xx_is_not_retried(serve: Callable[[Script], ScriptedServer]) -> None:
     assert "HTTP 401" in str(result)
     assert len(server.bodies) == 1
     assert b.usage.errors == 1
+    assert b.usage.retries == 0
 
 
 def test_unreachable_server_names_url() -> None:
@@ -285,6 +289,7 @@ def test_unreachable_server_names_url() -> None:
     assert f"{url}/chat/completions" in str(result)
     assert "after 2 attempts" in str(result)
     assert b.usage.errors == 1
+    assert b.usage.retries == 1
 
 
 def test_auto_dialect_falls_back_and_remembers(
@@ -323,6 +328,7 @@ def test_auto_dialect_falls_back_and_remembers(
     assert server.bodies[2]["response_format"]["type"] == "json_object"
     assert b.usage.calls == 2
     assert b.usage.errors == 0
+    assert b.usage.retries == 0  # a dialect switch is not a retry
 
 
 def test_explicit_json_schema_dialect_does_not_fall_back(
@@ -384,15 +390,47 @@ def test_chat_from_worker_thread(serve: Callable[[Script], ScriptedServer]) -> N
     assert out[0].text == "from thread"
 
 
-def test_malformed_response_is_backend_error(serve: Callable[[Script], ScriptedServer]) -> None:
+def test_body_that_is_not_json_is_retried_then_fails(
+    serve: Callable[[Script], ScriptedServer],
+) -> None:
     server = serve(lambda i, body: (200, {}, "not json", 0.0))
-    b = backend(server.base_url)
+    b = backend(server.base_url, max_retries=1)
 
     [result] = b.chat([req()])
 
     assert isinstance(result, BackendError)
-    assert server.base_url in str(result)
-    assert "malformed" in str(result)
+    message = str(result)
+    assert message.startswith(f"{server.base_url}/chat/completions: malformed response")
+    assert "JSONDecodeError" in message and "not json" in message
+    assert message.endswith("after 2 attempts")
+    assert len(server.bodies) == 2
+    assert (b.usage.retries, b.usage.errors, b.usage.calls) == (1, 1, 0)
+
+
+def test_json_of_the_wrong_shape_is_not_retried(
+    serve: Callable[[Script], ScriptedServer],
+) -> None:
+    server = serve(lambda i, body: (200, {}, {"choices": []}, 0.0))
+    b = backend(server.base_url, max_retries=3)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, BackendError)
+    assert f"{server.base_url}/chat/completions: malformed response (IndexError" in str(result)
+    assert len(server.bodies) == 1
+    assert (b.usage.retries, b.usage.errors) == (0, 1)
+
+
+def test_error_messages_are_one_line(serve: Callable[[Script], ScriptedServer]) -> None:
+    page = "<html>\n<body>\n  <h1>502 Bad Gateway</h1>\n</body>\n</html>\n"
+    server = serve(lambda i, body: (502, {"Content-Type": "text/html"}, page, 0.0))
+    b = backend(server.base_url, max_retries=1)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, BackendError)
+    assert "\n" not in str(result)
+    assert "HTTP 502: <html> <body> <h1>502 Bad Gateway</h1>" in str(result)
 
 
 def test_parse_retry_after() -> None:
@@ -664,3 +702,169 @@ def test_fewer_server_slots_than_concurrency_is_reported(
     answers = cached.chat([req(f"q{i}") for i in range(6)])
     assert sorted(a.text for a in answers) == sorted(f"answer {i}" for i in range(6))
     cached.close()
+
+
+# ------------------------------------------- answers cut off in transit (raw sockets)
+
+OK_BODY = json.dumps(ok(text="whole answer", tokens_in=5, tokens_out=2)[2]).encode()
+HALF = OK_BODY[: len(OK_BODY) // 2]
+
+# Each raw reply is what the server writes before it closes the connection (one request
+# per connection): b"" drops the connection without an answer.
+RAW_FAULTS = {
+    # a 200 without Content-Length, closed half-way: the body ends at the close, legally
+    "no_length_cut": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"Connection: close\r\n\r\n" + HALF,
+    # Content-Length promises the whole body, the connection closes half-way
+    "short_content_length": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(OK_BODY)}\r\n\r\n".encode() + HALF,
+    # a chunked body that stops before its last chunk
+    "chunked_cut": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(HALF):x}\r\n".encode() + HALF + b"\r\n",
+    # headers only, then the close
+    "headers_only": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(OK_BODY)}\r\n\r\n".encode(),
+    # no answer at all
+    "dropped": b"",
+}
+WHOLE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(OK_BODY)}\r\n".encode()
+    + b"Connection: close\r\n\r\n"
+    + OK_BODY
+)
+
+
+class RawServer:
+    """A socket server on 127.0.0.1: reads one HTTP request per connection, writes the
+    bytes ``script(index)`` gives (optionally after ``delay`` seconds) and closes."""
+
+    def __init__(self, script: Callable[[int], tuple[bytes, float]]) -> None:
+        self.script = script
+        self.requests = 0
+        self._lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            with self._lock:
+                index = self.requests
+                self.requests += 1
+            reply, delay = self.script(index)
+            if delay:
+                time.sleep(delay)
+            try:
+                conn.sendall(reply)
+            except OSError:
+                pass  # the client gave up first
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_serve() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(script: Callable[[int], tuple[bytes, float]]) -> RawServer:
+        servers.append(RawServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.parametrize("fault", sorted(RAW_FAULTS))
+def test_answer_cut_off_in_transit_is_retried_and_counted(
+    raw_serve: Callable[..., RawServer], fault: str
+) -> None:
+    server = raw_serve(lambda i: (RAW_FAULTS[fault] if i < 2 else WHOLE, 0.0))
+    b = backend(server.base_url, max_retries=2)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, ChatResponse), result
+    assert result.text == "whole answer" and (result.tokens_in, result.tokens_out) == (5, 2)
+    assert server.requests == 3
+    assert (b.usage.calls, b.usage.retries, b.usage.errors) == (1, 2, 0)
+
+
+def test_stall_past_the_timeout_is_retried_and_counted(
+    raw_serve: Callable[..., RawServer],
+) -> None:
+    server = raw_serve(lambda i: (WHOLE, 1.5) if i == 0 else (WHOLE, 0.0))
+    b = backend(server.base_url, timeout_seconds=0.3, max_retries=1)
+
+    [result] = b.chat([req()])
+
+    assert isinstance(result, ChatResponse) and result.text == "whole answer"
+    assert server.requests == 2
+    assert (b.usage.calls, b.usage.retries, b.usage.errors) == (1, 1, 0)
+
+    stalled = raw_serve(lambda i: (WHOLE, 1.0))
+    b = backend(stalled.base_url, timeout_seconds=0.2, max_retries=1)
+    [error] = b.chat([req()])
+    assert str(error) == (f"{stalled.base_url}/chat/completions: ReadTimeout: no answer "
+                          "within 0.2 s after 2 attempts")
+
+
+def test_answers_always_cut_off_end_with_a_clear_error(
+    raw_serve: Callable[..., RawServer],
+) -> None:
+    server = raw_serve(lambda i: (RAW_FAULTS["no_length_cut"], 0.0))
+    b = backend(server.base_url, max_retries=3)
+
+    results = b.chat([req("a"), req("b")])
+
+    assert all(isinstance(r, BackendError) for r in results)
+    message = str(results[0])
+    assert message.startswith(f"{server.base_url}/chat/completions: malformed response: ")
+    assert "cut off" in message and "JSONDecodeError" in message
+    assert message.endswith("after 4 attempts") and "\n" not in message
+    assert server.requests == 8  # (1 + 3 retries) per request
+    assert (b.usage.calls, b.usage.retries, b.usage.errors) == (0, 6, 2)
+    assert b.usage.as_dict()["retries"] == 6
+
+
+def test_truncated_completion_is_retried() -> None:
+    whole = completion_reply("done", "stop").content
+    answers = iter([httpx.Response(200, content=whole[: len(whole) // 2]),
+                    httpx.Response(200, content=b"\xff\xfe garbled"),
+                    completion_reply("done", "stop")])
+    b, rec = mocked(lambda i, path, body: next(answers), max_retries=2)
+
+    [result] = b.complete([CompletionRequest(prompt="p")])
+
+    assert isinstance(result, ChatResponse) and result.text == "done"
+    assert len(rec.calls) == 3
+    assert (b.usage.calls, b.usage.retries, b.usage.errors) == (1, 2, 0)

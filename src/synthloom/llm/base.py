@@ -180,7 +180,10 @@ class TokenUsage:
     actually evaluated (fewer when a shared prefix's KV cache was reused), known only
     when every call reported it (the batched llama.cpp decoder does), else None.
     ``seconds`` sums each call's latency; calls decoded together overlap, so it can
-    exceed wall time.
+    exceed wall time. ``errors`` counts requests that failed for good (after any
+    retries); ``retries`` counts failed attempts that were tried again (an HTTP
+    backend's 429, 5xx, network error, timeout or cut-off answer), so a request answered
+    at its third attempt adds 2 retries and 1 call.
     """
 
     def __init__(self) -> None:
@@ -190,6 +193,7 @@ class TokenUsage:
         self.tokens_out = 0
         self.seconds = 0.0
         self.errors = 0
+        self.retries = 0
         self.prompt_tokens_evaluated: int | None = 0
 
     def add(self, response: ChatResponse, evaluated: int | None = None) -> None:
@@ -209,8 +213,13 @@ class TokenUsage:
         with self._lock:
             self.errors += 1
 
+    def add_retry(self) -> None:
+        """Count one failed attempt that is about to be tried again."""
+        with self._lock:
+            self.retries += 1
+
     def as_dict(self) -> dict[str, float]:
-        """``{"calls", "tokens_in", "tokens_out", "seconds", "errors",
+        """``{"calls", "tokens_in", "tokens_out", "seconds", "errors", "retries",
         "prompt_tokens_evaluated"}``."""
         with self._lock:
             return {
@@ -219,6 +228,7 @@ class TokenUsage:
                 "tokens_out": self.tokens_out,
                 "seconds": round(self.seconds, 3),
                 "errors": self.errors,
+                "retries": self.retries,
                 "prompt_tokens_evaluated": self.prompt_tokens_evaluated,
             }
 

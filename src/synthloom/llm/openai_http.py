@@ -19,6 +19,13 @@ vLLM and OpenAI take ``{"type": "json_schema", "json_schema": {...}}``, while
 llama-cpp-python's server answers HTTP 500 to that but enforces
 ``{"type": "json_object", "schema": {...}}``. With ``schema_dialect="auto"`` the backend
 tries the first and falls back to the second for good once the server refuses it.
+
+Faults: an answer can fail in transit as well as at the server: a connection dropped
+before or while the body is read, a stall past the timeout, or a body cut off early.
+Without ``Content-Length`` a connection closed early is a legal end of body, so a cut-off
+answer may arrive as a 200 whose JSON is unterminated; it is retried like a 5xx. A body
+that is valid JSON but not a completion (no ``choices``...) is the server's answer, not
+a transport accident, and is not retried.
 """
 
 from __future__ import annotations
@@ -48,6 +55,16 @@ from synthloom.llm.templates import chat_choice_fields
 SchemaDialect = Literal["auto", "json_schema", "json_object"]
 
 _BODY_SNIPPET_CHARS = 300
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace, newlines included, made one space."""
+    return " ".join(text.split())
+
+
+def _snippet(http: httpx.Response) -> str:
+    """The start of a response body on one line (error messages stay one line)."""
+    return _one_line(http.text[:_BODY_SNIPPET_CHARS])
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -111,16 +128,19 @@ class OpenAIHTTPBackend:
     Every sampling value (``temperature``, ``top_p``, ``max_tokens`` and, when set,
     ``seed`` and ``stop``) is sent explicitly, since servers' defaults differ.
 
-    Retries: HTTP 429, HTTP 5xx, connection errors and timeouts are retried up to
-    ``max_retries`` times with exponential backoff and full jitter
-    (``uniform(0, min(backoff_max_seconds, backoff_base_seconds * 2**attempt))``); a
-    ``Retry-After`` header, when present, replaces the backoff (capped at
-    ``backoff_max_seconds``). Other 4xx answers fail at once. A request that fails for
-    good yields a :class:`BackendError` naming the URL in its result slot.
+    Retries: HTTP 429, HTTP 5xx, connection errors (also while the body is read),
+    timeouts, undecodable bodies and bodies that are not JSON (an answer cut off in
+    transit) are retried up to ``max_retries`` times with exponential backoff and full
+    jitter (``uniform(0, min(backoff_max_seconds, backoff_base_seconds * 2**attempt))``);
+    a ``Retry-After`` header, when present, replaces the backoff (capped at
+    ``backoff_max_seconds``). Every retry is counted in ``usage.retries``. Other 4xx
+    answers, and JSON bodies of the wrong shape, fail at once. A request that fails for
+    good yields a :class:`BackendError` in its result slot whose one-line message names
+    the URL, the last error and the number of attempts made.
 
     Attributes:
         identity: ``backend="openai_http"``, ``model``, ``endpoint=base_url``.
-        usage: counters of answered calls, tokens, seconds and final failures.
+        usage: counters of answered calls, tokens, seconds, retries and final failures.
         url: the full ``.../chat/completions`` URL chat requests are posted to.
         completions_url: the full ``.../completions`` URL raw completions are posted to.
     """
@@ -148,7 +168,9 @@ class OpenAIHTTPBackend:
             max_concurrency: most requests in flight at once (>= 1).
             max_retries: retries after the first attempt (>= 0), so at most
                 ``max_retries + 1`` attempts per request.
-            timeout_seconds: per-attempt HTTP timeout (connect, read, write, pool).
+            timeout_seconds: per-attempt HTTP timeout, applied to each of connect, read
+                (the wait for the next bytes of the answer: a server that stalls
+                longer fails the attempt), write and pool.
             backoff_base_seconds: backoff scale: attempt ``k`` waits up to
                 ``backoff_base_seconds * 2**k`` seconds.
             backoff_max_seconds: cap on any single wait, including ``Retry-After``.
@@ -344,8 +366,9 @@ class OpenAIHTTPBackend:
                 continue
             except _Retryable as exc:
                 attempts += 1
-                last_error = str(exc)
+                last_error = _one_line(str(exc))
                 if attempts <= self.max_retries:
+                    self.usage.add_retry()
                     await asyncio.sleep(self._backoff(attempts - 1, exc.wait))
                 continue
             except BackendError as exc:
@@ -364,15 +387,27 @@ class OpenAIHTTPBackend:
         body = self._body(request, dialect)
         started = time.perf_counter()
         try:
+            # post() reads the whole body: a connection dropped mid-body raises here too
+            # (RemoteProtocolError for a short Content-Length or chunked body, ReadError),
+            # and DecodingError for a cut-off compressed body
             http = await client.post(url, json=body)
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        except (
+            httpx.TimeoutException,
+            httpx.NetworkError,
+            httpx.RemoteProtocolError,
+            httpx.DecodingError,
+        ) as exc:
+            detail = str(exc) or (
+                f"no answer within {self.timeout_seconds:g} s"
+                if isinstance(exc, httpx.TimeoutException) else "no detail"
+            )
+            raise _Retryable(f"{type(exc).__name__}: {detail}") from exc
         except httpx.HTTPError as exc:
             raise BackendError(f"{url}: {type(exc).__name__}: {exc}") from exc
         seconds = time.perf_counter() - started
         status = http.status_code
         if not 200 <= status < 300:
-            detail = f"HTTP {status}: {http.text[:_BODY_SNIPPET_CHARS]}"
+            detail = f"HTTP {status}: {_snippet(http)}"
             uses_schema = "response_format" in body and dialect == "json_schema"
             if (
                 self._auto
@@ -385,6 +420,14 @@ class OpenAIHTTPBackend:
             raise BackendError(f"{url}: {detail}")
         try:
             payload = http.json()
+        except ValueError as exc:
+            # JSONDecodeError or UnicodeDecodeError: most likely an answer cut off in
+            # transit (no Content-Length, connection closed early); ask again
+            raise _Retryable(
+                f"malformed response: not JSON, cut off in transit? "
+                f"({type(exc).__name__}: {exc}): {_snippet(http)}"
+            ) from exc
+        try:
             choice = payload["choices"][0]
             if isinstance(request, CompletionRequest):
                 fields = {
@@ -403,6 +446,6 @@ class OpenAIHTTPBackend:
             # pydantic's ValidationError is a ValueError: a tool_calls value of the wrong
             # shape is malformed too
             raise BackendError(
-                f"{url}: malformed response ({type(exc).__name__}: {exc}): "
-                f"{http.text[:_BODY_SNIPPET_CHARS]}"
+                f"{url}: malformed response ({type(exc).__name__}: {_one_line(str(exc))}): "
+                f"{_snippet(http)}"
             ) from exc
