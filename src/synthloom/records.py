@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -285,18 +286,32 @@ def append_jsonl(path: Path, records: Iterable[Record]) -> int:
     return n
 
 
+def _parse_line(line: str) -> Record:
+    """One JSONL line as a record; ValueError (pydantic's ValidationError is one) if not."""
+    return Record.model_validate_json(line)
+
+
 def read_jsonl(path: Path) -> Iterator[Record]:
-    """Yield records from a JSONL file. A torn last line (a crash mid-write) is skipped."""
+    """Yield records from a JSONL file.
+
+    A torn last line (a crash mid-write) is skipped silently. Any other line that is not a
+    valid record is skipped with a ``RuntimeWarning`` naming the file and line number
+    (:func:`set_aside_corrupt_lines` moves such lines out of a run's files for good).
+    """
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.readlines()
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         if i == len(lines) - 1 and not line.endswith("\n"):
             break  # torn write; the operator that produced it will run again
-        yield Record.model_validate_json(line)
+        try:
+            yield _parse_line(line)
+        except ValueError as e:
+            warnings.warn(f"{path}:{i + 1}: not a valid record, skipped ({_first_line(e)})",
+                          RuntimeWarning, stacklevel=2)
 
 
 def repair_jsonl(path: Path) -> None:
@@ -308,6 +323,76 @@ def repair_jsonl(path: Path) -> None:
         cut = data.rfind(b"\n") + 1
         with open(path, "r+b") as f:
             f.truncate(cut)
+
+
+def set_aside_corrupt_lines(path: Path) -> list[int]:
+    """Move the lines of a JSONL file that are not valid records into a side file.
+
+    Each bad line is appended to ``<name>.corrupt.jsonl`` beside ``path`` (never deleted)
+    as ``{"file", "line", "error", "text"}``, then ``path`` is rewritten atomically
+    without it, so a run resumes, and is evaluated, from every other record. Call after
+    :func:`repair_jsonl` (a torn last line is a crash, not damage). Emits one
+    ``RuntimeWarning`` naming the file, the line numbers (1-based) and the side file.
+
+    Returns the 1-based numbers of the lines set aside (empty when the file is sound).
+    """
+    if not path.exists():
+        return []
+    raw = path.read_bytes().split(b"\n")
+    keep: list[bytes] = []
+    bad: list[dict[str, Any]] = []
+    for i, chunk in enumerate(raw):
+        if not chunk.strip():
+            continue
+        try:
+            _parse_line(chunk.decode("utf-8"))
+            keep.append(chunk)
+        except ValueError as e:  # UnicodeDecodeError and ValidationError are ValueErrors
+            bad.append({"file": path.name, "line": i + 1, "error": _first_line(e),
+                        "text": chunk.decode("utf-8", errors="replace")})
+    if not bad:
+        return []
+    side = path.with_name(path.stem + ".corrupt.jsonl")
+    with open(side, "a", encoding="utf-8") as f:
+        for row in bad:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(b"".join(line + b"\n" for line in keep))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    lines = [row["line"] for row in bad]
+    shown = ", ".join(map(str, lines[:10])) + (" ..." if len(lines) > 10 else "")
+    warnings.warn(f"{path}: {len(lines)} damaged line(s) ({shown}) set aside in {side.name}; "
+                  "the run goes on from the other records", RuntimeWarning, stacklevel=2)
+    return lines
+
+
+def read_json_state(path: Path, default: Any) -> Any:
+    """Read a JSON state file the run can rebuild (``progress.json``, a plan step's file).
+
+    A missing file gives ``default``; an unreadable one (empty, truncated, not UTF-8) is
+    renamed to ``<name>.corrupt`` (kept, never deleted), a ``RuntimeWarning`` names it,
+    and ``default`` is returned, so the run rebuilds it.
+    """
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        warnings.warn(f"{path}: unreadable ({_first_line(e)}); moved to {aside.name} and "
+                      "rebuilt", RuntimeWarning, stacklevel=2)
+        return default
+
+
+def _first_line(error: Exception) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text.splitlines()[0][:200]
 
 
 # -------------------------------------------------------------- Parquet I/O

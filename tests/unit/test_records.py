@@ -18,10 +18,12 @@ from synthloom.records import (
     Record,
     Verdict,
     append_jsonl,
+    read_json_state,
     read_jsonl,
     read_parquet,
     record_id,
     repair_jsonl,
+    set_aside_corrupt_lines,
     write_parquet,
 )
 
@@ -240,15 +242,40 @@ def test_repair_leaves_intact_file_and_missing_file_alone(tmp_path: Path) -> Non
     assert not (tmp_path / "absent.jsonl").exists()
 
 
-def test_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
-    """Only the *last* line may be torn; garbage earlier is not silently dropped."""
+def test_corrupt_middle_line_is_skipped_with_its_line_number(tmp_path: Path) -> None:
+    """Only the *last* line may be torn silently; garbage earlier is named, not hidden."""
     path = tmp_path / "r.jsonl"
     append_jsonl(path, [real("a")])
     with open(path, "a", encoding="utf-8") as f:
         f.write("{not json\n")
     append_jsonl(path, [real("b")])
-    with pytest.raises(ValidationError):
-        list(read_jsonl(path))
+    with pytest.warns(RuntimeWarning, match=r"r\.jsonl:2: not a valid record"):
+        texts = [r.text for r in read_jsonl(path)]
+    assert texts == ["a", "b"]
+
+
+def test_damaged_lines_are_set_aside_in_a_side_file_never_deleted(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    append_jsonl(path, [real("a")])
+    with open(path, "ab") as f:
+        f.write(b'{"id": "x"}\n\xff\xfe binary\n')  # a wrong shape, then not UTF-8
+    append_jsonl(path, [real("b")])
+    with pytest.warns(RuntimeWarning, match=r"2 damaged line\(s\) \(2, 3\) set aside"):
+        assert set_aside_corrupt_lines(path) == [2, 3]
+    assert [r.text for r in read_jsonl(path)] == ["a", "b"]
+    side = [json.loads(line) for line in (tmp_path / "data.corrupt.jsonl").open()]
+    assert [(row["file"], row["line"]) for row in side] == [("data.jsonl", 2), ("data.jsonl", 3)]
+    assert side[0]["text"] == '{"id": "x"}' and "ValidationError" in side[0]["error"]
+    assert set_aside_corrupt_lines(path) == []  # sound now: nothing moves, no warning
+
+
+def test_unreadable_state_file_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "progress.json"
+    path.write_text("")
+    with pytest.warns(RuntimeWarning, match="progress.json: unreadable"):
+        assert read_json_state(path, {"fresh": True}) == {"fresh": True}
+    assert not path.exists() and (tmp_path / "progress.json.corrupt").exists()
+    assert read_json_state(path, None) is None
 
 
 # ----------------------------------------------------------------- Parquet I/O

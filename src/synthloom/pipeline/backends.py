@@ -5,8 +5,27 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from synthloom.errors import UserInputError
 from synthloom.llm.cache import CachedBackend, ResponseCache
 from synthloom.pipeline.recipe import BackendConfig
+
+
+def check_backend(config: BackendConfig) -> None:
+    """Fail early, before a run writes anything, on a backend that cannot exist: an
+    embedded model that is unknown or not installed. (An HTTP server's address was
+    checked when the recipe loaded; whether it answers is found out at the first call.)
+
+    Raises:
+        UserInputError: unknown or not installed embedded model (the message says how to
+            install it).
+    """
+    if config.kind == "llamacpp":
+        from synthloom.llm.models import get_model, install_hint, installed
+
+        model = get_model(config.model)
+        if not installed(model):
+            raise UserInputError(f"model {config.model} is not installed; install it with: "
+                                 f"{install_hint(model)}")
 
 
 def make_backend(config: BackendConfig, cache_path: Path | str) -> CachedBackend:

@@ -21,7 +21,6 @@ Each role's runtime protocol (what :meth:`StepConfig.build` returns):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 from synthloom.llm.base import ChatBackend
 from synthloom.pipeline.recipe import Recipe
 from synthloom.pipeline.steps import StepContext
-from synthloom.records import Record, write_json_atomic
+from synthloom.records import Record, read_json_state, write_json_atomic
 
 
 @dataclass
@@ -80,8 +79,9 @@ class Engine:
         artifacts = self.ctx.artifacts
         for step in self.recipe.steps_of("plan"):
             path = plan_dir / f"{step.artifact}.json"
-            if path.exists():
-                artifacts[step.artifact] = json.loads(path.read_text(encoding="utf-8"))
+            saved = read_json_state(path, None)  # a damaged file is set aside and rebuilt
+            if saved is not None:
+                artifacts[step.artifact] = saved
                 continue
             value = self._metered(step.type, step.build(self.ctx).run, dict(artifacts))
             write_json_atomic(path, value)

@@ -21,10 +21,12 @@ already in data.jsonl or rejected.jsonl are skipped, unfinished drafts are run a
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -39,8 +41,10 @@ from synthloom.pipeline.steps.seed_data import seed_summary
 from synthloom.records import (
     Record,
     append_jsonl,
+    read_json_state,
     read_jsonl,
     repair_jsonl,
+    set_aside_corrupt_lines,
     write_parquet,
 )
 from synthloom.records import (
@@ -133,7 +137,8 @@ class LocalRun:
         task = self.recipe.task
         files = {n: self.out / f"{n}.jsonl" for n in ("drafts", "data", "rejected")}
         for f in files.values():
-            repair_jsonl(f)
+            repair_jsonl(f)  # a torn last line: the crash's, run again
+            set_aside_corrupt_lines(f)  # damage: kept aside in <name>.corrupt.jsonl
         every_draft = list(read_jsonl(files["drafts"]))
         drafts = [d for d in every_draft if _round_of(d) is None]  # the first n's drafts
         accepted = list(read_jsonl(files["data"]))
@@ -216,8 +221,8 @@ class LocalRun:
                 # a round's plan is saved whole before its drafts run, so a killed run
                 # resumes the round with every draft and the same error count
                 saved = self.out / "plan" / f"round-{number}.json"
-                if saved.exists():
-                    plan = json.loads(saved.read_text(encoding="utf-8"))
+                plan = read_json_state(saved, None)
+                if plan is not None:
                     mine = [Record.model_validate(d) for d in plan["drafts"]]
                     errors = plan["seed_errors"]
                 else:
@@ -248,10 +253,11 @@ class LocalRun:
 
     # ------------------------------------------------------------- bookkeeping
     def _previous_progress(self) -> dict[str, Any]:
-        path = self.out / "progress.json"
-        if self.resume and path.exists():
-            return json.loads(path.read_text(encoding="utf-8"))
-        return {"usage": {}, "wall_seconds": 0.0, "sessions": 0}
+        empty = {"usage": {}, "wall_seconds": 0.0, "sessions": 0}
+        if not self.resume:
+            return empty
+        saved = read_json_state(self.out / "progress.json", empty)
+        return {**empty, **saved} if isinstance(saved, dict) else empty
 
     def _session_usage(self) -> dict[str, float]:
         """LLM usage of this run only (the backend may have served earlier runs)."""
@@ -297,6 +303,11 @@ class LocalRun:
     ) -> dict[str, Any]:
         write_parquet(self.out / "data.parquet", accepted)
         usage = self._current_usage(previous)
+        cache = getattr(self.backend, "cache", None)
+        if hasattr(cache, "totals"):
+            # answers are committed to the cache as they arrive, so its totals include
+            # the calls a killed session made after its last progress.json
+            usage.update(cache.totals())
         session_usage = self._session_usage()
         wall = previous["wall_seconds"] + time.perf_counter() - started
         reasons = Counter(r.rejected.operator for r in rejected if r.rejected)
@@ -325,6 +336,7 @@ class LocalRun:
             "prompt_tokens_evaluated": usage.get("prompt_tokens_evaluated"),
             "llm_calls": usage.get("calls", 0),
             "llm_errors": usage.get("errors", 0),
+            "llm_retries": usage.get("retries", 0),
             "llm_seconds": usage.get("seconds", 0),
             "usage_by_step": self._usage_by_step(previous),
             "this_session": {
@@ -354,46 +366,108 @@ def run_recipe(
     backend: ChatBackend | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Check the output directory, build the cached backend (unless given), run, close.
+    """Check the output directory and the backend, lock the directory, run, close.
 
-    The response cache lives in ``out_dir/cache.sqlite``. Returns the manifest.
+    Nothing is written before the recipe's backend is known to exist (an unknown model is
+    an error with no folder left behind). The run holds an exclusive lock on
+    ``out_dir/.lock`` (:func:`run_lock`) from before ``run.json`` is written until it
+    ends, so a second run into the same folder is refused instead of interleaved. The
+    response cache lives in ``out_dir/cache.sqlite``. Returns the manifest.
 
     Raises:
-        UserInputError: bad output directory or model (nothing is written then).
+        UserInputError: bad output directory or model, or another run holds the folder.
     """
-    from synthloom.pipeline.backends import make_backend
+    from synthloom.pipeline.backends import check_backend, make_backend
 
     out = Path(out_dir)
-    check_out_dir(out, recipe, resume)
-    owned = backend is None
+    check_out_dir(out, recipe, resume, create=False)
     if backend is None:
-        backend = make_backend(recipe.backend, out / "cache.sqlite")
-    try:
-        return LocalRun(recipe, out, backend, resume=True, on_progress=on_progress).run()
-    finally:
-        if owned:
-            backend.close()
+        check_backend(recipe.backend)
+    with run_lock(out):
+        check_out_dir(out, recipe, resume)
+        owned = backend is None
+        if backend is None:
+            backend = make_backend(recipe.backend, out / "cache.sqlite")
+        try:
+            return LocalRun(recipe, out, backend, resume=True, on_progress=on_progress).run()
+        finally:
+            if owned:
+                backend.close()
 
 
-def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
-    """Create ``out`` for a new run, or check that it holds a run of the same recipe.
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``out/.lock`` (created with ``out``).
+
+    The lock is an OS file lock (``filelock``, ``flock`` on Linux): the kernel releases it
+    when its process dies, so the lock of a killed run is stale at once and the next run
+    takes it over; the ``.lock`` file itself stays and means nothing. The holder's pid and
+    start time are written to ``out/.lock.owner`` for the error message.
 
     Raises:
-        UserInputError: see :class:`LocalRun`.
+        UserInputError: another live process holds the lock.
+    """
+    from filelock import FileLock, Timeout
+
+    out.mkdir(parents=True, exist_ok=True)
+    owner = out / (LOCK_FILE + ".owner")
+    lock = FileLock(out / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = owner.read_text(encoding="utf-8").strip() if owner.exists() else "unknown"
+        raise UserInputError(
+            f"{out} is in use by another synthloom run ({holder}); wait for it to end or "
+            "choose another output directory") from None
+    try:
+        owner.write_text(f"pid {os.getpid()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n",
+                         encoding="utf-8")
+        yield
+    finally:
+        lock.release()
+
+
+_STARTED = ("drafts.jsonl", "data.jsonl", "rejected.jsonl")
+
+
+def check_out_dir(out: Path, recipe: Recipe, resume: bool, *, create: bool = True) -> None:
+    """Create ``out`` for a new run, or check that it holds a run of the same recipe.
+
+    A folder whose ``run.json`` names another recipe but where no step has finished
+    anything (no drafts, records or plan files: a run that failed at its start) is taken
+    over by the new recipe. With ``create=False`` only checks, writing nothing.
+
+    Raises:
+        UserInputError: see :class:`LocalRun`; also an unreadable ``run.json``, or ``out``
+            is a file.
     """
     run_file = out / "run.json"
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UserInputError(f"{existing}: is a file, not a folder; choose an output directory")
     if run_file.exists():
         if not resume:
             raise UserInputError(f"{out} already holds a run; pass --resume to continue it")
-        stored = json.loads(run_file.read_text(encoding="utf-8"))
-        if stored.get("recipe_sha256") != recipe.sha256():
+        try:
+            stored = json.loads(run_file.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise UserInputError(f"{run_file}: unreadable ({type(e).__name__}); the folder's "
+                                 "run cannot be identified, use a new output directory") from e
+        if stored.get("recipe_sha256") == recipe.sha256():
+            return
+        if _started(out):
             raise UserInputError(
                 f"{out} holds a run of a different recipe (sha256 "
                 f"{stored.get('recipe_sha256', '?')[:12]}); use a new output directory"
             )
-        return
-    if out.exists() and any(out.iterdir()) and not resume:
+    elif out.exists() and not resume and any(
+            p.name not in (LOCK_FILE, LOCK_FILE + ".owner") for p in out.iterdir()):
         raise UserInputError(f"{out} is not empty; choose a new output directory")
+    if not create:
+        return
     out.mkdir(parents=True, exist_ok=True)
     write_json(
         run_file,
@@ -403,6 +477,13 @@ def check_out_dir(out: Path, recipe: Recipe, resume: bool) -> None:
             "started_at": datetime.now(UTC).isoformat(),
         },
     )
+
+
+def _started(out: Path) -> bool:
+    """Whether any step of the run in ``out`` has finished something."""
+    if any((out / name).exists() and (out / name).stat().st_size for name in _STARTED):
+        return True
+    return (out / "plan").is_dir() and any((out / "plan").glob("*.json"))
 
 
 def _combine(a: float | None, b: float | None, sign: int) -> float | None:
