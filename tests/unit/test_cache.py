@@ -562,3 +562,12 @@ def test_old_cache_rows_read_without_tool_calls(cache: ResponseCache) -> None:
         )
     old = cache.get("old")
     assert old is not None and old.text == "t" and old.tool_calls is None and old.cached
+
+
+def test_a_damaged_cache_file_is_set_aside_and_a_new_one_started(tmp_path) -> None:
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
+    with pytest.warns(RuntimeWarning, match="damaged response cache"):
+        cache = ResponseCache(path)
+    assert len(cache) == 0 and (tmp_path / "cache.sqlite.corrupt").exists()
+    cache.close()

@@ -6,17 +6,21 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import warnings
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from synthloom.errors import UserInputError
 from synthloom.llm.cache import CachedBackend, ResponseCache
 from synthloom.pipeline.local import run_lock, run_recipe
 from synthloom.pipeline.recipe import Recipe
-from synthloom.records import read_jsonl
+from synthloom.records import read_jsonl, read_parquet
 from tests.unit.scripted import ScriptedBackend
 from tests.unit.test_targen_pipeline import recipe, respond
 
@@ -169,3 +173,52 @@ def test_an_os_error_is_one_line_from_the_command(tmp_path, monkeypatch, capsys,
     err = capsys.readouterr().err
     assert f"error: {target}: {os.strerror(code)}" in " ".join(err.split())
     assert words in " ".join(err.split()) and "Traceback" not in err
+
+
+RUN_FILES = ("data.jsonl", "drafts.jsonl", "rejected.jsonl", "progress.json", "run.json",
+             "plan/contexts.json", "plan/seeds.json", "data.parquet", "manifest.json",
+             "cache.sqlite")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    manifest = run_recipe(recipe(), out, resume=True, backend=CachedBackend(
+        ScriptedBackend(respond), ResponseCache(out / "cache.sqlite")))
+    assert manifest["accepted"] == 12
+    return out
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damage=st.lists(st.tuples(st.sampled_from(RUN_FILES),
+                                 st.sampled_from(("truncate", "flip", "empty", "garbage")),
+                                 st.floats(0, 1), st.binary(min_size=1, max_size=40)),
+                       min_size=1, max_size=4))
+def test_a_randomly_damaged_run_folder_resumes_or_says_why(finished_run, tmp_path_factory,
+                                                            damage):
+    out = tmp_path_factory.mktemp("damaged") / "run"
+    shutil.copytree(finished_run, out)
+    for name, how, where, junk in damage:
+        path = out / name
+        if not path.exists():
+            continue
+        data = path.read_bytes()
+        at = int(len(data) * where)
+        data = {"truncate": data[:at], "empty": b"",
+                "flip": data[:at] + bytes([(data[at] if at < len(data) else 0) ^ 0xFF])
+                + data[at + 1:],
+                "garbage": data[:at] + junk + data[at:]}[how]
+        path.write_bytes(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # damage is reported as warnings
+            manifest = run(out, recipe(), resume=True, cache=out / "cache.sqlite")
+    except UserInputError as e:  # e.g. run.json unreadable: one line, nothing changed
+        assert "\n" not in str(e)
+        return
+    data = list(read_jsonl(out / "data.jsonl"))
+    assert manifest["accepted"] == len(data) == len({r.id for r in data}) == 12
+    assert {r.id for r in data} == {r.id for r in read_parquet(out / "data.parquet")}
+    for line in (out / "data.jsonl").read_text().splitlines():
+        json.loads(line)  # no partial line is left behind

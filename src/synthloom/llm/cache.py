@@ -10,8 +10,10 @@ most the call in flight. Errors are never cached.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,12 +78,38 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)"
-        )
-        self._db.commit()
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as e:  # a damaged file: keep it aside, start afresh
+            self._set_aside(e)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        try:
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, "
+                "response TEXT NOT NULL)")
+            db.execute("SELECT COUNT(*) FROM responses").fetchone()
+            db.commit()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _set_aside(self, error: Exception) -> None:
+        """Rename a damaged cache file (and its WAL files) to ``*.corrupt``, with a warning:
+        the answers in it are asked again."""
+        for suffix in ("", "-wal", "-shm"):
+            part = self.path.with_name(self.path.name + suffix)
+            if part.exists():
+                os.replace(part, part.with_name(part.name + ".corrupt"))
+        warnings.warn(f"{self.path}: damaged response cache ({error}); moved to "
+                      f"{self.path.name}.corrupt, its answers will be asked again",
+                      RuntimeWarning, stacklevel=3)
 
     def get(self, key: str) -> ChatResponse | None:
         """The stored answer for ``key``, marked ``cached`` with 0 seconds, or None."""
