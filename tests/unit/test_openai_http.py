@@ -331,6 +331,22 @@ def test_auto_dialect_falls_back_and_remembers(
     assert b.usage.retries == 0  # a dialect switch is not a retry
 
 
+def test_a_passing_500_does_not_switch_the_auto_dialect(
+    serve: Callable[[Script], ScriptedServer],
+) -> None:
+    def script(i: int, body: dict[str, Any]) -> Reply:
+        if i == 0:
+            return 500, {}, {"error": "out of memory, try again"}, 0.0
+        return ok(text='{"label": "x"}')
+
+    server = serve(script)
+    b = backend(server.base_url, max_retries=2)
+    [answer] = b.chat([req(json_schema=SCHEMA)])
+    assert isinstance(answer, ChatResponse)
+    assert [body["response_format"]["type"] for body in server.bodies] == ["json_schema"] * 2
+    assert b.dialect == "json_schema" and b.usage.retries == 1
+
+
 def test_explicit_json_schema_dialect_does_not_fall_back(
     serve: Callable[[Script], ScriptedServer],
 ) -> None:

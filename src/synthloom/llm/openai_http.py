@@ -18,7 +18,9 @@ Structured output goes through ``response_format``. Servers disagree on its dial
 vLLM and OpenAI take ``{"type": "json_schema", "json_schema": {...}}``, while
 llama-cpp-python's server answers HTTP 500 to that but enforces
 ``{"type": "json_object", "schema": {...}}``. With ``schema_dialect="auto"`` the backend
-tries the first and falls back to the second for good once the server refuses it.
+tries the first and falls back to the second for good once the server refuses it (a 4xx
+other than 429, or a 500 whose body names the schema or ``response_format``; any other
+500 is retried, so a passing server error never switches the dialect).
 
 Faults: an answer can fail in transit as well as at the server: a connection dropped
 before or while the body is read, a stall past the timeout, or a body cut off early.
@@ -110,6 +112,12 @@ class _SwitchDialect(Exception):
 
 
 Request = ChatRequest | CompletionRequest
+
+
+def _mentions_schema(http: httpx.Response) -> bool:
+    """Whether an error answer names structured output (so it refused the dialect)."""
+    text = http.text[:4000].lower()
+    return any(word in text for word in ("response_format", "json_schema", "schema"))
 
 
 def _response_format(schema: dict[str, Any], dialect: str) -> dict[str, Any]:
@@ -409,11 +417,11 @@ class OpenAIHTTPBackend:
         if not 200 <= status < 300:
             detail = f"HTTP {status}: {_snippet(http)}"
             uses_schema = "response_format" in body and dialect == "json_schema"
-            if (
-                self._auto
-                and uses_schema
-                and (status == 500 or (400 <= status < 500 and status != 429))
-            ):
+            # a 500 means "dialect refused" only when it says so (llama-cpp-python's names
+            # the response_format); any other 500 may be transient and is retried
+            refused = (400 <= status < 500 and status != 429) or (
+                status == 500 and _mentions_schema(http))
+            if self._auto and uses_schema and refused:
                 raise _SwitchDialect(detail)
             if status == 429 or status >= 500:
                 raise _Retryable(detail, parse_retry_after(http.headers.get("Retry-After")))
