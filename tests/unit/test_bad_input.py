@@ -28,11 +28,11 @@ from synthloom.evaluate.summary import evaluate_synthetic
 from synthloom.pipeline.recipe import (
     MAX_DESCRIPTION_WORDS,
     MAX_LABEL_WORDS,
-    MAX_YAML_NODES,
     Recipe,
     load_recipe,
     with_backend,
 )
+from synthloom.pipeline.recipe_yaml import MAX_YAML_NODES
 from synthloom.records import Origin, Record, append_jsonl, record_id, write_parquet
 
 runner = CliRunner()

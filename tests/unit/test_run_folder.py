@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from synthloom.errors import UserInputError
 from synthloom.llm.cache import CachedBackend, ResponseCache
-from synthloom.pipeline.local import run_lock, run_recipe
+from synthloom.pipeline.local import run_recipe
 from synthloom.pipeline.recipe import Recipe
+from synthloom.pipeline.run_folder import run_lock
 from synthloom.records import read_jsonl, read_parquet
 from tests.unit.scripted import ScriptedBackend
 from tests.unit.test_targen_pipeline import recipe, respond
@@ -51,7 +52,7 @@ def test_the_lock_of_a_killed_run_is_stale_and_taken_over(tmp_path):
     out = tmp_path / "out"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from synthloom.pipeline.local import "
+         "import sys, time; from pathlib import Path; from synthloom.pipeline.run_folder import "
          f"run_lock\nwith run_lock(Path({str(out)!r})):\n print('held', flush=True)\n"
          " time.sleep(600)"],
         stdout=subprocess.PIPE, text=True)
