@@ -62,8 +62,10 @@ targen:
 
 PYTEST_FILES = (
     "tests/e2e/test_server_faults.py",
+    "tests/unit/test_openai_http.py",
     "tests/unit/test_run_folder.py",
     "tests/unit/test_bad_input.py",
+    "tests/unit/test_model_output_fuzz.py",
 )
 
 
@@ -192,8 +194,8 @@ def main() -> None:
                 "records duplicated", "other problems"):
         table.add_column(col, justify="left" if col == "part" else "right")
     table.add_row(
-        f"kill -9 at random points ({kills['trials']} trials of a {kills['reference_records']}"
-        f"-record run)", str(kills.get("kills", 0)),
+        f"kill -9 at random points, then --resume ({kills['trials']} trials, "
+        f"{kills['reference_records']} records each)", f"{kills.get('kills', 0)} kills",
         f"{kills.get('completed', 0)}/{kills['trials']}", str(kills.get("lost", 0)),
         str(kills.get("duplicated", 0)),
         str(kills.get("unexpected", 0) + kills.get("problems", 0) + kills.get("failed", 0)))
@@ -202,11 +204,11 @@ def main() -> None:
                       + f" ({', '.join(f'{k} {v}' for k, v in sorted(row['faults'].items()))})",
                       row["completed"], str(row.get("lost", 0)), str(row.get("duplicated", 0)),
                       "")
-    table.add_row(f"pytest: server faults, damaged folders, locks, disk full, fuzzing "
-                  f"({', '.join(Path(f).name for f in PYTEST_FILES)})", "",
+    table.add_row("tests: HTTP faults, damaged and locked folders, disk full, fuzzed recipes, "
+                  "data files, run folders and model outputs", "",
                   f"{tests['tests'] - len(tests['failed'])}/{tests['tests']} tests passed",
                   "", "", ", ".join(tests["failed"]))
-    Console().print(table)
+    Console(width=200).print(table)
     bad = (kills.get("lost", 0) + kills.get("duplicated", 0) + kills.get("unexpected", 0)
            + kills.get("problems", 0) + kills.get("failed", 0)
            + (kills.get("completed", 0) != kills["trials"]) + len(tests["failed"])
