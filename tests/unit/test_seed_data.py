@@ -57,7 +57,22 @@ def make_recipe(path, **seed_data) -> Recipe:
                   chunk_size=4,
                   targen={"contexts": 2, "seeds_per_pair": 3, "max_words": 30,
                           "self_correction": False},
-                  seed_data={"path": str(path), "n": 4, **seed_data})
+                  seed_data={"path": str(path), "n": 4, "situations_per_example": 0,
+                             "length": "seeds", **seed_data})
+
+
+def test_unset_levers_default_to_what_was_measured_best():
+    """Labelled seeds: 4 situations each, no examples of form, max_words asked; unlabelled
+    seeds (situations need labels): 2 examples of form."""
+    from synthloom.pipeline.presets import SeedDataConfig
+
+    labelled = SeedDataConfig(path="x.csv")
+    assert (labelled.situations_per_example, labelled.style_examples, labelled.length) == (
+        4, 0, "fixed")
+    unlabelled = SeedDataConfig(path="x.csv", label_column=None)
+    assert (unlabelled.situations_per_example, unlabelled.style_examples) == (0, 2)
+    chosen = SeedDataConfig(path="x.csv", situations_per_example=0, style_examples=3)
+    assert (chosen.situations_per_example, chosen.style_examples) == (0, 3)
 
 
 def test_seeds_are_shown_recorded_and_copies_rejected(tmp_path):

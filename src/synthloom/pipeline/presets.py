@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from synthloom.pipeline.steps.base import StepConfig
 from synthloom.pipeline.steps.coverage import ComplexifyStep, CoverageStep
@@ -127,16 +135,28 @@ class SeedDataConfig(_Strict):
     label_column: str | None = "label"
     n: int = Field(default=50, ge=1, le=100_000, strict=True)
     split_seed: int = Field(default=13, strict=True)
-    style_examples: int = Field(default=2, ge=0, le=8, strict=True)
+    style_examples: int | None = Field(default=None, ge=0, le=8, strict=True)
     example_words: int = Field(default=80, ge=10, le=400, strict=True)
-    length: Literal["fixed", "seeds"] = "seeds"
+    length: Literal["fixed", "seeds"] = "fixed"
     copy_guard: float | None = Field(default=0.5, gt=0.0, le=1.0)
-    situations_per_example: int = Field(default=0, ge=0, le=50, strict=True)
+    situations_per_example: int | None = Field(default=None, ge=0, le=50, strict=True)
     error_rounds: int = Field(default=0, ge=0, le=20, strict=True)
     per_error: int = Field(default=2, ge=1, le=20, strict=True)
     label_noise: Literal["off", "drop", "weight"] = "off"
     realism: Literal["off", "score", "drop", "weight"] = "off"
     realism_drop: float = Field(default=0.2, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _defaults_by_labels(self) -> SeedDataConfig:
+        """Unset levers take the defaults measured best (issue 10's ablation): labelled
+        seeds give 4 situations each and no examples of form; unlabelled seeds, which
+        situations cannot use, are shown 2 at a time as examples of form."""
+        labelled = self.label_column is not None
+        if self.situations_per_example is None:
+            self.situations_per_example = 4 if labelled else 0
+        if self.style_examples is None:
+            self.style_examples = 0 if labelled else 2
+        return self
 
 
 def expand(targen: TargenConfig, coverage: CoverageConfig, dedup: DedupConfig,
