@@ -56,7 +56,8 @@ def make_backend(config: BackendConfig, cache_path: Path | str) -> CachedBackend
         from synthloom.llm.openai_http import OpenAIHTTPBackend
 
         backend = OpenAIHTTPBackend(
-            config.base_url, config.model, max_concurrency=config.max_concurrency
+            config.base_url, config.model, max_concurrency=config.max_concurrency,
+            timeout_seconds=config.timeout_seconds, max_retries=config.max_retries,
         )
         slots = backend.server_slots()
         backend.effective_concurrency = min(config.max_concurrency, slots or config.max_concurrency)

@@ -20,6 +20,7 @@ output directory           same
                            differ with it, but the requests (and so the cache) are the same
 ``backend.n_threads``      CPU threads
 ``backend.base_url``       where a server runs; the model id names what answers
+``backend.timeout_seconds``, ``backend.max_retries``  how patiently a server is asked
 taxonomy file path         its content enters instead
 seed data file path        same (a named real source enters by name)
 ``targen:``/``coverage:``/``dedup:`` spelling  they enter as the steps they expand to
@@ -39,7 +40,8 @@ FINGERPRINT_VERSION = 2
 
 #: fields of a recipe that never enter the fingerprint (see the module docstring)
 EXCLUDED = ("chunk_size", "backend.max_concurrency", "backend.n_ctx", "backend.base_url",
-            "backend.parallel", "backend.n_threads")
+            "backend.parallel", "backend.n_threads", "backend.timeout_seconds",
+            "backend.max_retries")
 
 
 def fingerprint_data(recipe: Recipe) -> dict[str, Any]:

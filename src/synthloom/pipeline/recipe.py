@@ -72,6 +72,11 @@ class BackendConfig(_Strict):
             at 1 (each batch's numerics differ) but are the same for the same value.
         n_threads: for llamacpp, CPU threads; None uses every core this process may
             run on (``os.sched_getaffinity``).
+        timeout_seconds: for openai_http, how long one attempt may take before it is
+            retried (seconds).
+        max_retries: for openai_http, retries of a failed request after its first attempt
+            (429, 5xx, dropped or cut-off answers, timeouts), with exponential backoff;
+            every retry is counted in the manifest's ``llm_retries``.
 
     Counts are strict integers: ``true`` is not 1.
     """
@@ -83,6 +88,8 @@ class BackendConfig(_Strict):
     n_ctx: int = Field(default=2048, ge=256, strict=True)
     parallel: int = Field(default=8, ge=1, le=64, strict=True)
     n_threads: int | None = Field(default=None, ge=1, strict=True)
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    max_retries: int = Field(default=5, ge=0, le=50, strict=True)
 
     @field_validator("base_url")
     @classmethod
