@@ -91,10 +91,17 @@ class ScriptedServer:
                     outer.times.append(time.monotonic())
                     outer.in_flight += 1
                     outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                counted = True
                 try:
                     status, headers, payload, delay = outer.script(index, body)
                     if delay:
                         time.sleep(delay)
+                    # no longer in flight once the answer starts: the client may send its
+                    # next request as soon as it has read this one, before this thread runs
+                    # again (under load that made max_in_flight exceed the client's bound)
+                    with outer._lock:
+                        outer.in_flight -= 1
+                        counted = False
                     data = (
                         payload.encode()
                         if isinstance(payload, str)
@@ -108,8 +115,9 @@ class ScriptedServer:
                     self.end_headers()
                     self.wfile.write(data)
                 finally:
-                    with outer._lock:
-                        outer.in_flight -= 1
+                    if counted:
+                        with outer._lock:
+                            outer.in_flight -= 1
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
