@@ -44,7 +44,7 @@ demo: $(STAMP)
 
 # The reliability suite (issue 11): 20 kill -9 trials of a real tiny run, each resumed and
 # compared with an uninterrupted run; server faults behind a fault-injecting proxy; damaged
-# run folders, locks, disk full and fuzzed inputs. Prints a table; about 30 minutes on 2
+# run folders, locks, disk full and fuzzed inputs. Prints a table; 15-16 minutes on 2
 # cores, so it is not part of `make test` (whose tests cover each case once).
 reliability: $(STAMP)
 	$(PY) tests/reliability.py --trials 20
