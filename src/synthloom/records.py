@@ -310,7 +310,7 @@ def read_jsonl(path: Path) -> Iterator[Record]:
         try:
             yield _parse_line(line)
         except ValueError as e:
-            warnings.warn(f"{path}:{i + 1}: not a valid record, skipped ({_first_line(e)})",
+            warnings.warn(f"{path}:{i + 1}: not a valid record, skipped ({error_line(e)})",
                           RuntimeWarning, stacklevel=2)
 
 
@@ -348,7 +348,7 @@ def set_aside_corrupt_lines(path: Path) -> list[int]:
             _parse_line(chunk.decode("utf-8"))
             keep.append(chunk)
         except ValueError as e:  # UnicodeDecodeError and ValidationError are ValueErrors
-            bad.append({"file": path.name, "line": i + 1, "error": _first_line(e),
+            bad.append({"file": path.name, "line": i + 1, "error": error_line(e),
                         "text": chunk.decode("utf-8", errors="replace")})
     if not bad:
         return []
@@ -385,13 +385,15 @@ def read_json_state(path: Path, default: Any) -> Any:
     except ValueError as e:
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
-        warnings.warn(f"{path}: unreadable ({_first_line(e)}); moved to {aside.name} and "
+        warnings.warn(f"{path}: unreadable ({error_line(e)}); moved to {aside.name} and "
                       "rebuilt", RuntimeWarning, stacklevel=2)
         return default
 
 
-def _first_line(error: Exception) -> str:
-    text = f"{type(error).__name__}: {error}"
+def error_line(error: Exception) -> str:
+    """``"<ExceptionType>: <first line of its message>"``, at most 200 characters: an
+    exception fit for a one-line message."""
+    text = f"{type(error).__name__}: {str(error).strip()}"
     return text.splitlines()[0][:200]
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from synthloom.errors import UserInputError
+from synthloom.records import error_line
 
 
 class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
@@ -114,7 +115,7 @@ def _import_factory(spec: str) -> Callable[[int], Any]:
         module = importlib.import_module(module_name)
     except Exception as e:  # a user's module may raise anything on import
         raise UserInputError(f"student '{spec}': cannot import {module_name} "
-                             f"({type(e).__name__}: {_first_line(e)})") from None
+                             f"({error_line(e)})") from None
     factory = getattr(module, attr, None)
     if factory is None:
         raise UserInputError(f"student '{spec}': module {module_name} has no {attr}")
@@ -122,10 +123,6 @@ def _import_factory(spec: str) -> Callable[[int], Any]:
         raise UserInputError(f"student '{spec}': {attr} is a {type(factory).__name__}, "
                              "not a callable factory(seed)")
     return factory
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [""])[0][:200]
 
 
 def _user_student(spec: str, seed: int) -> Any:
@@ -140,7 +137,7 @@ def _user_student(spec: str, seed: int) -> Any:
         model = factory(seed)
     except Exception as e:  # a user's factory may raise anything
         raise UserInputError(f"student '{spec}': calling it with a seed ({seed}) failed "
-                             f"({type(e).__name__}: {_first_line(e)})") from None
+                             f"({error_line(e)})") from None
     missing = [m for m in ("fit", "predict") if not callable(getattr(model, m, None))]
     if missing:
         raise UserInputError(f"student '{spec}' returned {type(model).__name__}, which has "
