@@ -45,27 +45,39 @@ class Engine:
     Args:
         recipe: the validated recipe (its ``steps`` are in engine order).
         backend: the LLM (normally a cached backend).
+        judge_backend: the LLM judge steps ask (the recipe's ``judge``); None asks
+            ``backend``.
     """
 
-    def __init__(self, recipe: Recipe, backend: ChatBackend) -> None:
+    def __init__(self, recipe: Recipe, backend: ChatBackend,
+                 judge_backend: ChatBackend | None = None) -> None:
         self.recipe, self.backend = recipe, backend
-        self.ctx = StepContext(recipe, backend)
+        self.judge_backend = judge_backend
+        self.ctx = StepContext(recipe, backend, judge_backend=judge_backend)
         self.drafts: Any = None
         #: LLM calls and tokens per step (``"<type>"``, or ``"<type> (regeneration)"`` for a
         #: generate step's later attempts) in this process: where the tokens go.
         self.usage_by_step: dict[str, dict[str, int]] = {}
 
     def _metered(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)``, its LLM calls and tokens added to ``usage_by_step[name]``."""
-        before = self.backend.usage.as_dict()
+        """``fn(*args, **kwargs)``, its LLM calls and tokens (generator's and judge's) added
+        to ``usage_by_step[name]``."""
+        before = self._usage()
         try:
             return fn(*args, **kwargs)
         finally:
-            after = self.backend.usage.as_dict()
+            after = self._usage()
             row = self.usage_by_step.setdefault(
                 name, {"calls": 0, "tokens_in": 0, "tokens_out": 0})
             for key in row:
                 row[key] += int(after.get(key, 0) - before.get(key, 0))
+
+    def _usage(self) -> dict[str, float]:
+        usage = dict(self.backend.usage.as_dict())
+        if self.judge_backend is not None and self.judge_backend is not self.backend:
+            for key, value in self.judge_backend.usage.as_dict().items():
+                usage[key] = usage.get(key, 0) + value
+        return usage
 
     # ------------------------------------------------------------------ plan
     def plan(self, plan_dir: Path) -> dict[str, Any]:

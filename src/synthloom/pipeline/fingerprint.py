@@ -5,7 +5,7 @@ one recipe in different folders give the same records, and a recipe run with ano
 ``chunk_size`` keeps every plan id and seed.
 
 Version 2 covers the task (kind, name, description, unit, labels...), ``n``, ``seed``, the
-backend's kind and model, the sampling values, the expanded steps (a taxonomy or seed
+backend's kind and model (and the judge backend's, when a recipe names one), the sampling values, the expanded steps (a taxonomy or seed
 data file by the sha256 of its content) and the template overrides. It leaves out:
 
 =========================  ===============================================================
@@ -21,6 +21,8 @@ output directory           same
 ``backend.n_threads``      CPU threads
 ``backend.base_url``       where a server runs; the model id names what answers
 ``backend.timeout_seconds``, ``backend.max_retries``  how patiently a server is asked
+``judge.max_concurrency``, ``judge.n_ctx``, ``judge.base_url``, ``judge.parallel``,
+``judge.n_threads``, ``judge.timeout_seconds``, ``judge.max_retries``  as for ``backend``
 taxonomy file path         its content enters instead
 seed data file path        same (a named real source enters by name)
 ``targen:``/``coverage:``/``dedup:`` spelling  they enter as the steps they expand to
@@ -41,12 +43,16 @@ FINGERPRINT_VERSION = 2
 #: fields of a recipe that never enter the fingerprint (see the module docstring)
 EXCLUDED = ("chunk_size", "backend.max_concurrency", "backend.n_ctx", "backend.base_url",
             "backend.parallel", "backend.n_threads", "backend.timeout_seconds",
-            "backend.max_retries")
+            "backend.max_retries", "judge.max_concurrency", "judge.n_ctx", "judge.base_url",
+            "judge.parallel", "judge.n_threads", "judge.timeout_seconds", "judge.max_retries")
 
 
 def fingerprint_data(recipe: Recipe) -> dict[str, Any]:
     """The JSON value the fingerprint hashes (useful to see why two recipes differ)."""
+    judge = ({} if recipe.judge is None else
+             {"judge": {"kind": recipe.judge.kind, "model": recipe.judge.model}})
     return {
+        **judge,
         "fingerprint": FINGERPRINT_VERSION,
         "task": recipe.task.model_dump(mode="json"),
         "n": recipe.n,

@@ -99,6 +99,7 @@ class LocalRun:
         backend: the LLM, normally :func:`~synthloom.pipeline.backends.make_backend`'s.
         resume: continue a run in ``out_dir``; without it a non-empty ``out_dir`` is an error.
         on_progress: called after each chunk with ``(accepted, wanted, stats)``.
+        judge_backend: the LLM the judge steps ask (None: ``backend``).
 
     Raises:
         UserInputError: ``out_dir`` holds a run and ``resume`` is False, or holds a run of a
@@ -113,10 +114,11 @@ class LocalRun:
         *,
         resume: bool = False,
         on_progress: ProgressCallback | None = None,
+        judge_backend: ChatBackend | None = None,
     ) -> None:
         self.recipe, self.out, self.backend = recipe, Path(out_dir), backend
         self.resume, self.on_progress = resume, on_progress
-        self.engine = Engine(recipe, backend)
+        self.engine = Engine(recipe, backend, judge_backend)
         check_out_dir(self.out, recipe, resume=True)  # run_recipe checked it strictly
 
     # ------------------------------------------------------------------- run
@@ -366,7 +368,9 @@ def run_recipe(
     """Check the output directory and the backend, lock the directory, run, close.
 
     Nothing is written before the recipe's backend is known to exist (an unknown model is
-    an error with no folder left behind). The run holds an exclusive lock on
+    an error with no folder left behind). A recipe's ``judge`` backend, when it differs
+    from ``backend``, gets its own response cache, ``out_dir/cache-judge.sqlite``. The run
+    holds an exclusive lock on
     ``out_dir/.lock`` (:func:`run_lock`) from before ``run.json`` is written until it
     ends, so a second run into the same folder is refused instead of interleaved. The
     response cache lives in ``out_dir/cache.sqlite``. Returns the manifest.
@@ -380,16 +384,24 @@ def run_recipe(
     check_out_dir(out, recipe, resume, create=False)
     if backend is None:
         check_backend(recipe.backend)
+    if recipe.judge is not None:
+        check_backend(recipe.judge)
     with run_lock(out):
         check_out_dir(out, recipe, resume)
         owned = backend is None
         if backend is None:
             backend = make_backend(recipe.backend, out / "cache.sqlite")
+        judge = None
+        if recipe.judge is not None and recipe.judge != recipe.backend:
+            judge = make_backend(recipe.judge, out / "cache-judge.sqlite")
         try:
-            return LocalRun(recipe, out, backend, resume=True, on_progress=on_progress).run()
+            return LocalRun(recipe, out, backend, resume=True, on_progress=on_progress,
+                            judge_backend=judge).run()
         finally:
             if owned:
                 backend.close()
+            if judge is not None:
+                judge.close()
 
 
 def _combine(a: float | None, b: float | None, sign: int) -> float | None:

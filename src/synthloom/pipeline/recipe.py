@@ -146,6 +146,9 @@ class Recipe(_Strict):
             ``parallel`` for batched llama.cpp decoding, which needs many requests at
             once to keep its sequences busy).
         backend: which LLM answers.
+        judge: which LLM the judge steps ask (pointwise judge, double critic, pairwise
+            preferences, debate); None (the default) asks ``backend``. A judge that is the
+            generator's own model is reported as such.
         sampling: sampling values for generation.
         steps: the generation steps in engine order (see
             :mod:`synthloom.pipeline.steps.base`); when absent, the TarGEN preset
@@ -170,6 +173,7 @@ class Recipe(_Strict):
     seed: int = Field(default=13, strict=True)
     chunk_size: int | None = Field(default=None, ge=1, strict=True)
     backend: BackendConfig = Field(default_factory=BackendConfig)
+    judge: BackendConfig | None = None
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     steps: list[AnyStep] = Field(default_factory=list)
     templates: dict[str, str] = Field(default_factory=dict)

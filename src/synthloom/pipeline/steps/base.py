@@ -54,12 +54,25 @@ register_step = registrar(STEP_TYPES, "type", "step type")
 
 @dataclass
 class StepContext:
-    """What a step's :meth:`StepConfig.build` gets: the recipe, the backend and the plan
-    artifacts made so far (``unit``, ``contexts``...)."""
+    """What a step's :meth:`StepConfig.build` gets: the recipe, the backend, the judge
+    backend (None: the same backend) and the plan artifacts made so far (``unit``,
+    ``contexts``...)."""
 
     recipe: Recipe
     backend: ChatBackend
     artifacts: dict[str, Any] = field(default_factory=dict)
+    judge_backend: ChatBackend | None = None
+
+    @property
+    def judge(self) -> ChatBackend:
+        """The backend judge steps ask: the recipe's ``judge``, else the generator's."""
+        return self.judge_backend or self.backend
+
+    @property
+    def judge_is_generator(self) -> bool:
+        """Whether the judge is the generator's own model (same backend kind and model)."""
+        a, b = self.judge.identity, self.backend.identity
+        return (a.backend, a.model) == (b.backend, b.model)
 
     @property
     def unit(self) -> str:
