@@ -5,7 +5,8 @@ one recipe in different folders give the same records, and a recipe run with ano
 ``chunk_size`` keeps every plan id and seed.
 
 Version 2 covers the task (kind, name, description, unit, labels...), ``n``, ``seed``, the
-backend's kind and model (and the judge backend's, when a recipe names one), the sampling values, the expanded steps (a taxonomy or seed
+backend's kind and model (and the judge backend's, when a recipe names one), the sampling
+values, the expanded steps (a taxonomy or seed
 data file by the sha256 of its content) and the template overrides. It leaves out:
 
 =========================  ===============================================================

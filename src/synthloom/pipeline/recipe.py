@@ -334,7 +334,8 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
         loc, msg = _explain(e.errors()[0], flat=isinstance(data.get("task"), str), data=data)
-        field = ".".join(str(p) for p in loc) or "recipe"
+        field = ".".join(str(p) if str(p).isprintable() else repr(str(p))
+                         for p in loc) or "recipe"
         overridden = bool(loc) and overrides.get(str(loc[0])) is not None
         line = line_of(node, loc) if node is not None and not overridden else None
         where = f" line {line}" if line else ""
