@@ -39,6 +39,16 @@ class ChunkResult:
     rejected: list[Record]
 
 
+class _Metered:
+    """A curate step's runtime object whose LLM calls count toward its step's usage."""
+
+    def __init__(self, engine: Engine, name: str, curator: Any) -> None:
+        self.engine, self.name, self.curator = engine, name, curator
+
+    def curate(self, records: list[Record]) -> list[Record]:
+        return self.engine._metered(self.name, self.curator.curate, records)
+
+
 class Engine:
     """The steps of one recipe, built for one backend.
 
@@ -76,7 +86,8 @@ class Engine:
         usage = dict(self.backend.usage.as_dict())
         if self.judge_backend is not None and self.judge_backend is not self.backend:
             for key, value in self.judge_backend.usage.as_dict().items():
-                usage[key] = usage.get(key, 0) + value
+                if isinstance(value, int | float) and isinstance(usage.get(key, 0), int | float):
+                    usage[key] = usage.get(key, 0) + value
         return usage
 
     # ------------------------------------------------------------------ plan
@@ -115,7 +126,8 @@ class Engine:
         self.checks = [(s.type, s.build(ctx)) for s in r.steps_of("check")]
         self.filters = [s.build(ctx) for s in r.steps_of("filter")]
         self.rounds = [(s.type, s.build(ctx)) for s in r.steps_of("rounds")]
-        self.curators = [(s.type, s.build(ctx)) for s in r.steps_of("curate")]
+        self.curators = [(s.type, _Metered(self, s.type, s.build(ctx)))
+                         for s in r.steps_of("curate")]
 
     # ---------------------------------------------------------------- drafts
     def new_drafts(self, start: int, strata: list[str], per_stratum: dict[str, int]

@@ -364,6 +364,7 @@ def run_recipe(
     resume: bool = False,
     backend: ChatBackend | None = None,
     on_progress: ProgressCallback | None = None,
+    judge_backend: ChatBackend | None = None,
 ) -> dict[str, Any]:
     """Check the output directory and the backend, lock the directory, run, close.
 
@@ -375,6 +376,9 @@ def run_recipe(
     ends, so a second run into the same folder is refused instead of interleaved. The
     response cache lives in ``out_dir/cache.sqlite``. Returns the manifest.
 
+    ``backend`` and ``judge_backend`` replace the recipe's ``backend`` and ``judge`` (the
+    caller closes them).
+
     Raises:
         UserInputError: bad output directory or model, or another run holds the folder.
     """
@@ -384,23 +388,23 @@ def run_recipe(
     check_out_dir(out, recipe, resume, create=False)
     if backend is None:
         check_backend(recipe.backend)
-    if recipe.judge is not None:
+    if recipe.judge is not None and judge_backend is None:
         check_backend(recipe.judge)
     with run_lock(out):
         check_out_dir(out, recipe, resume)
         owned = backend is None
         if backend is None:
             backend = make_backend(recipe.backend, out / "cache.sqlite")
-        judge = None
-        if recipe.judge is not None and recipe.judge != recipe.backend:
-            judge = make_backend(recipe.judge, out / "cache-judge.sqlite")
+        judge, owned_judge = judge_backend, False
+        if judge is None and recipe.judge is not None and recipe.judge != recipe.backend:
+            judge, owned_judge = make_backend(recipe.judge, out / "cache-judge.sqlite"), True
         try:
             return LocalRun(recipe, out, backend, resume=True, on_progress=on_progress,
                             judge_backend=judge).run()
         finally:
             if owned:
                 backend.close()
-            if judge is not None:
+            if owned_judge:
                 judge.close()
 
 
