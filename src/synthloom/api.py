@@ -149,7 +149,9 @@ def evaluate(
 
     Returns:
         The metrics (see ``metrics.json``); ``metrics["leakage"]["flagged"]`` says whether
-        leakage is above the threshold.
+        leakage is above the threshold; ``metrics["judges"]`` holds the run's judge, critic
+        and label-audit verdicts and bias checks against the real data (see
+        :func:`~synthloom.evaluate.judges.judges_section`).
 
     Raises:
         UserInputError: a bad argument, real file or run directory (nothing is written).
@@ -194,6 +196,9 @@ def evaluate(
         real_seed_size=real_seed_size, leakage_threshold=leakage_threshold,
         marginal_threshold=marginal_threshold, generator_check=check, on_step=on_step,
         seed_examples=_seed_example_ids(run_dir))
+    if on_step:
+        on_step("judges and bias")
+    metrics["judges"] = _judges(run_dir, synthetic, real_records)
     run = _run_summary(run_dir)
     if run:
         from synthloom.evaluate.verdict import run_findings
@@ -204,6 +209,18 @@ def evaluate(
     if report:
         write_report(run_dir / "report.html", metrics, title=f"{run_dir} vs {real_name}")
     return metrics
+
+
+def _judges(run_dir: Path, accepted: list[Record], real: Sequence[Record]) -> dict[str, Any] | None:
+    """``metrics["judges"]``: the run's judge verdicts (accepted records and
+    ``rejected.jsonl``) and bias checks against the real records (see
+    :func:`~synthloom.evaluate.judges.judges_section`)."""
+    from synthloom.evaluate.judges import judges_section
+
+    rejected = list(read_jsonl(run_dir / "rejected.jsonl"))
+    labelled = [r for r in real if r.label is not None]
+    return judges_section(accepted, rejected, [r.text for r in labelled],
+                          [str(r.label) for r in labelled])
 
 
 def _run_summary(run_dir: Path) -> dict[str, Any] | None:

@@ -38,6 +38,9 @@ EXAMPLES: dict[str, dict] = {
     "seed_data.error_rounds": {"per_error": 2},
     "curate.label_noise": {"folds": 2},
     "curate.realism": {"folds": 2, "drop_fraction": 0.25},
+    "judge.double_critic": {},
+    "judge.debate": {"rounds": 2},
+    "judge.pointwise": {"drop_quantile": 0.2},
 }
 
 

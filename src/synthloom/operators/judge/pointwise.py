@@ -31,6 +31,8 @@ class Criterion(BaseModel):
         name: a short identifier (letters, digits, ``_``), used as the JSON key.
         question: what the judge assesses, one sentence.
         levels: score -> what that score means (anchored levels); at least two, integers.
+            Every whole number from the lowest to the highest level is a valid score (a
+            0-10 scale may anchor only 0, 5 and 10).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -140,7 +142,9 @@ class PointwiseJudge(Operator):
         self.labels = dict(labels or {})
         self.same_model = same_model_as_generator
         self.max_attempts, self.seed = max_attempts, seed
-        fields: dict[str, Any] = {c.name: (Literal[tuple(c.levels)], ...) for c in self.criteria}
+        fields: dict[str, Any] = {
+            c.name: (Literal[tuple(range(c.scale[0], c.scale[1] + 1))], ...)
+            for c in self.criteria}
         self.answer_model = create_model("RubricAnswer", **fields)
 
     def rubric_text(self) -> str:
