@@ -1,4 +1,5 @@
-"""Curate steps (label noise, realism) applied to finished runs, then evaluated (issue 10).
+"""Curate steps (label noise, realism, the pointwise judge) and check steps (the double
+critic, debate) applied to finished runs, then evaluated (issues 10 and 12).
 
     .venv/bin/python bench/curation.py out/abl_amz/B_s13 --real vader_amazon_reviews \\
         --variant LN:curate.label_noise --variant RD:curate.realism:drop_fraction=0.3 \\
@@ -13,6 +14,15 @@ same LLM as the run's). The run needs ``plan/seed_examples.json`` (a seeded run)
 anchor; without it, label noise uses the synthetic set alone and realism is skipped.
 The variants differ from the run only in the curated records, so their figures are a
 side-by-side comparison with the run's own ``metrics.json``.
+
+Steps that ask an LLM (``judge.pointwise``, ``judge.double_critic``, ``judge.debate``) ask
+the embedded ``--judge-model`` (default the generator's, qwen2.5-coder-0.5b), cached in
+``OUT/cache-<model>.sqlite``. A check step is applied as ``on_fail: reject`` would apply
+it after generation: a record that fails it is dropped (no regeneration). Example:
+
+    .venv/bin/python bench/curation.py out/armSS --real bbc_news \
+        --judge-model qwen2.5-coder-1.5b --variant J15:judge.pointwise \
+        --variant DC15:judge.double_critic
 """
 
 from __future__ import annotations
@@ -29,7 +39,37 @@ sys.path.insert(0, str(ROOT / "bench"))
 from anchoring import _value  # noqa: E402
 
 
-def curate_copy(run: Path, variant: str, out_root: Path, real: str) -> Path:
+class _CheckAsCurate:
+    """A check step's runtime object applied once to finished records: failures dropped."""
+
+    def __init__(self, check) -> None:
+        self.check = check
+
+    def curate(self, records):
+        out = []
+        for r in self.check(records):
+            if not self.check.passed(r):
+                r = r.reject(self.check.name, self.check.reason(r, 1))
+            out.append(r)
+        return out
+
+
+_BACKENDS: dict = {}
+
+
+def _backend(model: str, out_root: Path):
+    from synthloom.pipeline.backends import make_backend
+    from synthloom.pipeline.recipe import BackendConfig
+
+    if model not in _BACKENDS:
+        out_root.mkdir(parents=True, exist_ok=True)
+        _BACKENDS[model] = make_backend(BackendConfig(model=model),
+                                        out_root / f"cache-{model}.sqlite")
+    return _BACKENDS[model]
+
+
+def curate_copy(run: Path, variant: str, out_root: Path, real: str,
+                judge_model: str = "qwen2.5-coder-0.5b") -> Path:
     import synthloom
     from synthloom.pipeline.curation import curate_run
     from synthloom.pipeline.recipe import Recipe
@@ -53,13 +93,24 @@ def curate_copy(run: Path, variant: str, out_root: Path, real: str) -> Path:
     artifacts = {}
     if (run / "plan" / "seed_examples.json").exists():
         artifacts["seed_examples"] = json.loads((run / "plan" / "seed_examples.json").read_text())
-    ctx = StepContext(recipe, None, artifacts)  # type: ignore[arg-type]
-    curators = []
+    steps = []
     for part in spec.split("+"):
         step_type, _, options = part.partition(":")
         fields = dict(o.split("=", 1) for o in options.split(",")) if options else {}
-        step = STEP_TYPES[step_type](**{k: _value(v) for k, v in fields.items()})
-        curators.append((step.type, step.build(ctx)))
+        steps.append(STEP_TYPES[step_type](**{k: _value(v) for k, v in fields.items()}))
+    llm = any(s.type.startswith("judge.") for s in steps)
+    backend = _backend(judge_model, out_root) if llm else None
+    generator = recipe.backend.model
+    ctx = StepContext(recipe, backend, artifacts)  # type: ignore[arg-type]
+    if backend is not None and judge_model != generator:
+        # the judge is another model than the generator: say so in every verdict
+        ctx = StepContext(recipe, _backend(judge_model, out_root), artifacts,
+                          judge_backend=_backend(judge_model, out_root))
+        ctx.backend = _Named(generator)  # type: ignore[assignment]
+    curators = []
+    for step in steps:
+        built = step.build(ctx)
+        curators.append((step.type, built if step.role == "curate" else _CheckAsCurate(built)))
     accepted = list(read_jsonl(out / "data.jsonl"))
     rejected = list(read_jsonl(out / "rejected.jsonl"))
     kept, _, log = curate_run(out, curators, accepted, rejected)
@@ -71,16 +122,26 @@ def curate_copy(run: Path, variant: str, out_root: Path, real: str) -> Path:
     return out
 
 
+class _Named:
+    """Stands in for the generator's backend: only its identity is read (same-model check)."""
+
+    def __init__(self, model: str) -> None:
+        from synthloom.llm.base import BackendIdentity
+
+        self.identity = BackendIdentity(backend="llamacpp", model=model)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--real", required=True)
     parser.add_argument("--variant", action="append", required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "curation")
+    parser.add_argument("--judge-model", default="qwen2.5-coder-0.5b")
     args = parser.parse_args()
     for run in args.runs:
         for variant in args.variant:
-            curate_copy(run, variant, args.out, args.real)
+            curate_copy(run, variant, args.out, args.real, args.judge_model)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ pair is judged too (the reference), and Kendall tau compares the k-cycle scores 
 all-pairs scores. Also the judge's first-slot rate and the correlation of its pointwise
 scores with length. Writes ``out/bench_judges/vader-<set>-<model>.json`` and prints a table.
 
+    .venv/bin/python bench/judges.py gap [--items 150] [--verifiers M ...] [--debate]
+
+``gap``: see :func:`gap`. Writes ``out/bench_judges/gap-<real>.json``.
+
 Run it alone: two LLM jobs on 2 cores slow each other down about 4 times.
 """
 
@@ -145,6 +149,91 @@ def vader(args: argparse.Namespace) -> dict:
     return result
 
 
+def _truncate(text: str, words: int) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" ..." if len(parts) > words else "")
+
+
+def gap(args: argparse.Namespace) -> dict:
+    """The generation-verification gap (arXiv 2412.02674) on real BBC test articles whose
+    human labels the pipeline never sees: the generator labels each article (J(f) =
+    accuracy), verifiers keep the labels they accept, J of what each keeps, its coverage,
+    the gap J(f[w]) - J(f) and the relative gap / (1 - J(f)); each verifier's agreement
+    with the truth of "this label is right" (accuracy, Cohen's kappa) and its calls."""
+    from synthloom.datasets import load_real, real_splits, stratified_sample
+    from synthloom.evaluate.calibration import categorical_agreement
+    from synthloom.operators.judge.debate import Debate
+    from synthloom.operators.judge.double_critic import DoubleCritic
+    from synthloom.operators.targen.self_correction import SelfCorrection
+    from synthloom.pipeline.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    task = recipe.task
+    _, _, test = real_splits(load_real(args.real))
+    sample = stratified_sample(test, args.items, seed=13)
+    human = [str(r.label) for r in sample]
+    OUT.mkdir(parents=True, exist_ok=True)
+    generator = make_backend(BackendConfig(model=args.generator), OUT / "cache.sqlite")
+    texts = [_truncate(r.text, args.words) for r in sample]
+    labeller = SelfCorrection(generator, task.description, task.labels, seed=13)
+    start = time.perf_counter()
+    own = labeller.classify(texts, texts)
+    result: dict = {"real": args.real, "items": len(sample), "words": args.words,
+                    "generator": args.generator,
+                    "labelling": {"calls": len(sample), "seconds": round(
+                        time.perf_counter() - start, 1)}}
+    result["calibration"] = categorical_agreement(own, human)
+    right = [o == h for o, h in zip(own, human, strict=True)]
+    j = sum(right) / len(right)
+    result["J"] = round(j, 4)
+    records = [Record(id=f"a{k}", task=task.name, inputs={"text": t}, label=o,
+                      origin=Origin.synthetic,
+                      field_origins={"text": Origin.real, "label": Origin.synthetic})
+               for k, (t, o) in enumerate(zip(texts, own, strict=True)) if o is not None]
+    rows = {}
+
+    def add(name: str, passed: list[bool | None], calls: int, seconds: float) -> None:
+        kept = [right[int(r.id[1:])] for r, p in zip(records, passed, strict=True) if p]
+        truth = ["right" if right[int(r.id[1:])] else "wrong" for r in records]
+        said = [None if p is None else ("right" if p else "wrong") for p in passed]
+        jf = sum(kept) / len(kept) if kept else None
+        rows[name] = {"kept": len(kept), "coverage": round(len(kept) / len(sample), 4),
+                      "J_filtered": None if jf is None else round(jf, 4),
+                      "gap": None if jf is None else round(jf - j, 4),
+                      "relative_gap": None if jf is None or j == 1 else round(
+                          (jf - j) / (1 - j), 4),
+                      "verifier_vs_truth": categorical_agreement(said, truth),
+                      "calls": calls, "seconds": round(seconds, 1)}
+        print(name, rows[name], file=sys.stderr, flush=True)
+
+    for model in args.verifiers:
+        backend = generator if model == args.generator else make_backend(
+            BackendConfig(model=model), OUT / f"cache-{model}.sqlite")
+        critic = DoubleCritic(backend, task.description, task.labels, unit=task.unit or "text",
+                              seed=13, same_model_as_generator=model == args.generator)
+        start, calls = time.perf_counter(), backend.usage.calls
+        judged = critic(records)
+        seconds = time.perf_counter() - start
+        views = [r.verdict("double_critic").detail["critics"] for r in judged]
+        add(f"{model} confirm critic", [v["confirm"] for v in views], len(records), seconds / 2)
+        add(f"{model} double critic", [v["confirm"] and v["refute"] if None not in (
+            v["confirm"], v["refute"]) else None for v in views], 2 * len(records), seconds)
+        if args.debate:
+            debate = Debate(backend, task.description, task.labels, unit=task.unit or "text",
+                            rounds=1, seed=13)
+            start = time.perf_counter()
+            judged = debate(records)
+            add(f"{model} debate (1 round)", [r.verdict("debate").passed for r in judged],
+                sum(r.verdict("debate").detail["calls"] for r in judged),
+                time.perf_counter() - start)
+        del calls
+    result["verifiers"] = rows
+    path = OUT / f"gap-{args.real}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,8 +248,17 @@ def main() -> None:
         "work, events and things they like or dislike."))
     v.add_argument("--items", type=int, default=200)
     v.add_argument("--subset", type=int, default=60)
+    g = sub.add_parser("gap", help="the generation-verification gap on real labelled data")
+    g.add_argument("--recipe", default="recipes/bbc_news_seeded.yaml")
+    g.add_argument("--real", default="bbc_news")
+    g.add_argument("--items", type=int, default=150)
+    g.add_argument("--words", type=int, default=120, help="words of each article shown")
+    g.add_argument("--generator", default="qwen2.5-coder-0.5b")
+    g.add_argument("--verifiers", nargs="+",
+                   default=["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
+    g.add_argument("--debate", action="store_true", help="also debate as a verifier")
     args = parser.parse_args()
-    {"vader": vader}[args.command](args)
+    {"vader": vader, "gap": gap}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -80,10 +81,10 @@ def run(tmp_path, text, *, judge=None, name="out"):
 
 
 def test_scores_are_verdicts_and_the_bottom_quantile_is_dropped(tmp_path):
-    manifest, data, rejected, scripted = run(tmp_path, RECIPE)
+    manifest, data, rejected, scripted = run(tmp_path, RECIPE + "    drop_quantile: 0.3\n")
     cut = [r for r in rejected if r.rejected.operator == "judge.pointwise"]
     scored = [r for r in data + cut if r.verdict("judge").score is not None]
-    assert len(cut) == int(0.15 * len(scored)) >= 1
+    assert 1 <= len(cut) <= int(0.3 * len(scored))
     kept_scores = [r.verdict("judge").score for r in data if r.verdict("judge").score]
     assert max(r.verdict("judge").score for r in cut) <= min(kept_scores)
     for r in data:
@@ -92,7 +93,7 @@ def test_scores_are_verdicts_and_the_bottom_quantile_is_dropped(tmp_path):
         assert set(v.detail["scores"]) == {"relevance", "naturalness", "label_fit",
                                            "difficulty"}
         assert v.detail["same_model_as_generator"] is True and v.detail["scale"] == [1, 5]
-    assert "in the bottom 15% of judge scores" in cut[0].rejected.reason
+    assert "in the bottom 30% of judge scores" in cut[0].rejected.reason
     assert manifest["usage_by_step"]["judge.pointwise"]["calls"] >= len(data)
     prompts = [q.messages[1]["content"] for q in scripted.requests
                if q.messages[0]["content"].startswith("You grade")]
@@ -122,6 +123,18 @@ def test_min_score_cut_and_a_judge_on_another_model(tmp_path):
     v = data[0].verdict("judge")
     assert v.by == "judge.pointwise/judge-model"
     assert v.detail["same_model_as_generator"] is False
+
+
+def test_a_judge_that_scores_everyone_alike_cuts_nothing(tmp_path, monkeypatch):
+    def same(user):
+        keys = re.findall(r'"(\w+)"', user.split("one whole-number score per criterion:")[-1])
+        return json.dumps({k: 3 for k in keys})
+
+    monkeypatch.setattr(sys.modules[__name__], "judge_answer", same)
+    _, data, rejected, _ = run(tmp_path, RECIPE)
+    assert not [r for r in rejected if r.rejected.operator == "judge.pointwise"]
+    assert {r.verdict("judge").score for r in data} == {3.0}
+    assert all(r.verdict("judge").passed is True for r in data)
 
 
 def test_a_custom_rubric_in_the_recipe(tmp_path):

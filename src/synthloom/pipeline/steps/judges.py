@@ -2,9 +2,11 @@
 
 A curate step (it runs once over every finished record) because a quantile cut needs
 every score: the bottom ``drop_quantile`` of the scored records, or every record under
-``min_score``, is dropped (or down-weighted). Records whose score is missing (the judge
-gave no valid answer) are never cut: there is no evidence against them, and the report
-counts them.
+``min_score``, is dropped (or down-weighted). Ties are never broken arbitrarily: the cut
+drops the records scored below the score at rank ``int(drop_quantile * n)``, so records
+tied at the boundary stay, and a judge that gives every record the same score cuts none.
+Records whose score is missing (the judge gave no valid answer) are never cut: there is
+no evidence against them, and the report counts them.
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ class _PointwiseCut:
         with_score = [r for r in scored if r.verdict("judge").score is not None]
         if c.min_score is not None:
             return {r.id for r in with_score if r.verdict("judge").score < c.min_score}
-        ranked = sorted(with_score, key=lambda r: (r.verdict("judge").score, r.id))
-        return {r.id for r in ranked[:int(c.drop_quantile * len(ranked))]}
+        ranked = sorted(r.verdict("judge").score for r in with_score)
+        k = int(c.drop_quantile * len(ranked))
+        if k == 0:
+            return set()
+        # below the score at rank k: records tied with the first one kept are kept too,
+        # so a judge that gives everyone the same score cuts nothing (never by id)
+        threshold = ranked[k]
+        return {r.id for r in with_score if r.verdict("judge").score < threshold}
 
     def curate(self, records: list[Record]) -> list[Record]:
         c = self.config
