@@ -76,6 +76,9 @@ class PairwiseJudge(Operator):
             the first ``phrasings`` of :data:`PHRASINGS`.
         phrasings: how many phrasings of :data:`PHRASINGS` each backend asks (1-3), when
             ``question`` is None.
+        both_orders: judge every pair twice, once in each order, each order one vote
+            (twice the calls): a judge that always picks one slot then votes 0.5, where a
+            random swap turns its bias into noise.
         seed: master seed (swaps and sampler seeds derive from it and each task's key).
         max_attempts: answers requested per judge and pair before it abstains.
         templates: overrides of :attr:`templates`.
@@ -94,7 +97,7 @@ class PairwiseJudge(Operator):
 
     def __init__(self, backends: ChatBackend | Sequence[ChatBackend], unit: str,
                  description: str, *, question: str | None = None, phrasings: int = 1,
-                 seed: int = 0, max_attempts: int = 2,
+                 both_orders: bool = False, seed: int = 0, max_attempts: int = 2,
                  templates: Mapping[str, str] | None = None) -> None:
         self.use_templates(templates)
         self.backends = [backends] if hasattr(backends, "chat") else list(backends)
@@ -104,20 +107,21 @@ class PairwiseJudge(Operator):
             raise ValueError(f"phrasings must be 1-{len(PHRASINGS)}, got {phrasings}")
         self.questions = [question] if question else list(PHRASINGS[:phrasings])
         self.unit, self.description, self.seed = unit, description, seed
+        self.both_orders = both_orders
         self.max_attempts = max_attempts
         self.answer_model = create_model("PairAnswer", better=(Literal["A", "B"], ...))
 
     @property
     def judges(self) -> int:
-        """Ensemble size: backends x questions."""
-        return len(self.backends) * len(self.questions)
+        """Votes per pair: backends x questions (x 2 with ``both_orders``)."""
+        return len(self.backends) * len(self.questions) * (2 if self.both_orders else 1)
 
     def swapped(self, task: PairTask) -> bool:
         """Whether ``task.b`` goes in the first slot (a fixed coin per key and seed)."""
         return derived_seed(self.name, self.seed, task.key, "swap") % 2 == 1
 
-    def _request(self, task: PairTask, question: str, judge: int):
-        first, second = (task.b, task.a) if self.swapped(task) else (task.a, task.b)
+    def _request(self, task: PairTask, question: str, judge: int, swap: bool):
+        first, second = (task.b, task.a) if swap else (task.a, task.b)
         context = f"{task.context}\n\n" if task.context else ""
         title = self.unit[:1].upper() + self.unit[1:]
         return self.request(
@@ -132,22 +136,27 @@ class PairwiseJudge(Operator):
         :class:`Comparison` per task, in order."""
         out = [Comparison(first="b" if self.swapped(t) else "a") for t in tasks]
         judge = 0
+        orders = (False, True) if self.both_orders else (False,)
         for backend in self.backends:
             for question in self.questions:
-                requests = [self._request(t, question, judge) for t in tasks]
-                results = chat_structured(backend, requests, self.answer_model,
-                                          max_attempts=self.max_attempts)
-                for c, result in zip(out, results, strict=True):
-                    c.calls += result.attempts
-                    if result.value is None:
-                        c.votes.append(None)
-                        c.slots.append(None)
-                        continue
-                    slot = "first" if result.value.better == "A" else "second"
-                    c.slots.append(slot)
-                    c.votes.append(c.first if slot == "first" else
-                                   ("b" if c.first == "a" else "a"))
-                judge += 1
+                for flip in orders:
+                    swaps = [self.swapped(t) != flip for t in tasks]
+                    requests = [self._request(t, question, judge, swap)
+                                for t, swap in zip(tasks, swaps, strict=True)]
+                    results = chat_structured(backend, requests, self.answer_model,
+                                              max_attempts=self.max_attempts)
+                    for c, swap, result in zip(out, swaps, results, strict=True):
+                        c.calls += result.attempts
+                        if result.value is None:
+                            c.votes.append(None)
+                            c.slots.append(None)
+                            continue
+                        slot = "first" if result.value.better == "A" else "second"
+                        shown_first = "b" if swap else "a"
+                        c.slots.append(slot)
+                        c.votes.append(shown_first if slot == "first" else
+                                       ("b" if shown_first == "a" else "a"))
+                    judge += 1
         for c in out:
             valid = [v for v in c.votes if v is not None]
             c.p_a = round(sum(v == "a" for v in valid) / len(valid), 4) if valid else None
