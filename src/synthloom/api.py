@@ -249,3 +249,95 @@ def _seed_example_ids(run_dir: Path) -> list[str] | None:
 
 
 __all__ = ["evaluate", "generate", "read_run", "run_recipe_of"]
+
+
+def calibrate(
+    recipe: Recipe | str | Path,
+    real: str,
+    *,
+    sample: int = 200,
+    rating_column: str | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    max_words: int = 120,
+    seed: int = 13,
+    cache: str | Path | None = None,
+    backend: ChatBackend | None = None,
+) -> dict[str, Any]:
+    """Calibrate a recipe's judge against people (see :mod:`synthloom.evaluate.judge_check`).
+
+    The judge is the recipe's ``judge`` backend, else its generator (``backend`` replaces
+    it). ``categorical``: for a classification recipe and real records with labels, the
+    judge's blind labels of a stratified ``sample`` against the people's labels (accuracy,
+    Cohen's kappa). ``graded``: when the real data has human ratings (a VADER set: the
+    mean of about 20 people's ratings; a file: ``rating_column``), the recipe's
+    ``judge.pointwise`` criteria scores of ``sample`` rated texts against the ratings
+    (Spearman, Kendall per criterion and for the mean).
+
+    Returns:
+        ``{"judge_model", "same_model_as_generator", "categorical": dict | None,
+        "graded": dict | None}``.
+
+    Raises:
+        UserInputError: a bad recipe or real source, a rating column on data without it,
+            ratings but no ``judge.pointwise`` step with criteria, or neither reading
+            possible.
+    """
+    import random
+
+    from synthloom.datasets import _read_rows, load_real
+    from synthloom.evaluate.judge_check import categorical_check, graded_check
+    from synthloom.pipeline.backends import check_backend, make_backend
+    from synthloom.vader import VADER_SETS, read_vader_ratings
+
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    config = recipe.judge or recipe.backend
+    rated: list[tuple[str, float]] = []
+    if rating_column is not None:
+        rows = _read_rows(Path(real), text_column, None)
+        try:
+            rated = [(str(r[text_column]), float(r[rating_column])) for r in rows
+                     if r.get(rating_column) not in (None, "")]
+        except (TypeError, ValueError) as e:
+            raise UserInputError(f"{real}: column '{rating_column}' is not numeric ({e})") from e
+        if not rated:
+            raise UserInputError(f"{real}: no rows with a '{rating_column}' rating")
+    elif real in VADER_SETS:
+        rated = [(text, rating) for _, rating, text in read_vader_ratings(real)]
+    labels = getattr(recipe.task, "labels", None)
+    labelled: list[Record] = []
+    if labels is not None and rating_column is None:
+        labelled = [r for r in load_real(real, text_column=text_column,
+                                         label_column=label_column) if r.label in labels]
+    pointwise = [s for s in recipe.steps if s.type == "judge.pointwise"]
+    if rated and not (pointwise and pointwise[0].criteria):
+        raise UserInputError("graded calibration needs a judge.pointwise step whose criteria "
+                             "ask what the people rated (e.g. a positivity criterion)")
+    if not rated and not labelled:
+        raise UserInputError(f"{real}: no human labels in the recipe's label set and no "
+                             "ratings (give --rating-column)")
+    owned = backend is None
+    if backend is None:
+        check_backend(config)
+        backend = make_backend(config, cache or Path(".synthloom-calibrate.sqlite"))
+    try:
+        out: dict[str, Any] = {
+            "judge_model": backend.identity.model,
+            "same_model_as_generator": recipe.judge is None or recipe.judge == recipe.backend,
+            "categorical": None, "graded": None}
+        if labelled:
+            out["categorical"] = categorical_check(
+                backend, recipe.task.description, labels, labelled, sample=sample,
+                max_words=max_words, seed=seed)
+        if rated:
+            chosen = random.Random(seed).sample(rated, min(sample, len(rated)))
+            out["graded"] = graded_check(
+                backend, recipe.task.description, recipe.task.unit or "text",
+                pointwise[0].criteria, [t for t, _ in chosen], [s for _, s in chosen],
+                max_words=max_words, seed=seed)
+        return out
+    except ValueError as e:
+        raise UserInputError(str(e)) from e
+    finally:
+        if owned:
+            backend.close()

@@ -265,6 +265,57 @@ def compare(
     out.print(table)
 
 
+@app.command()
+def calibrate(
+    recipe: Annotated[Path, typer.Argument(help="Recipe whose judge to calibrate.",
+                                           metavar="RECIPE")],
+    real: Annotated[str, typer.Option(
+        help="Real data people labelled or rated: bbc_news, a vader_* set (labels and "
+             "mean ratings), or a JSONL/CSV/Parquet file.")],
+    sample: Annotated[int, typer.Option(help="Real records the judge reads.")] = 200,
+    rating_column: Annotated[str | None, typer.Option(
+        help="Numeric human rating column of a real file (graded calibration).")] = None,
+    text_column: Annotated[str, typer.Option(help="Text column of a real file.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Label column of a real file.")] = "label",
+    max_words: Annotated[int, typer.Option(help="Words of each real text shown.")] = 120,
+    output: Annotated[Path, typer.Option("-o", "--out", help="Folder for calibration.json "
+                                         "and the response cache.")] = Path("out/calibration"),
+) -> None:
+    """How far the recipe's judge agrees with people: accuracy and Cohen's kappa against
+    human labels; Spearman and Kendall of its judge.pointwise scores against human ratings.
+    """
+    from synthloom.api import calibrate as calibrate_judge
+
+    try:
+        if output.exists() and not output.is_dir():
+            raise UserInputError(f"{output}: is a file, not a folder")
+        output.mkdir(parents=True, exist_ok=True)
+        with console.status("calibrating the judge"):
+            result = calibrate_judge(recipe, real, sample=sample, rating_column=rating_column,
+                                     text_column=text_column, label_column=label_column,
+                                     max_words=max_words, cache=output / "cache.sqlite")
+    except UserInputError as e:
+        _fail(str(e))
+    except BackendError as e:
+        _fail(f"judge: {e}", code=1)
+    (output / "calibration.json").write_text(json.dumps(result, indent=2))
+    same = " (the generator's own model)" if result["same_model_as_generator"] else ""
+    table = Table(title=f"judge {result['judge_model']}{same} against people")
+    for col in ("reading", "n", "missing", "agreement"):
+        table.add_column(col, justify="left" if col in ("reading", "agreement") else "right")
+    cat = result["categorical"]
+    if cat:
+        table.add_row("labels", str(cat["n"]), str(cat["missing"]),
+                      f"accuracy {cat['accuracy']:.3f}, Cohen's kappa {cat['cohen_kappa']:.3f}")
+    graded = result["graded"]
+    if graded:
+        for name, g in [*graded["criteria"].items(), ("mean of criteria", graded["mean"])]:
+            table.add_row(f"ratings: {name}", str(g["n"]), str(g["missing"]),
+                          f"Spearman {g['spearman']:.3f}, Kendall {g['kendall']:.3f}")
+    out.print(table)
+    out.print(f"wrote {output / 'calibration.json'}")
+
+
 def _read_run(run_dir: Path) -> list:
     from synthloom.api import read_run
 
