@@ -118,7 +118,8 @@ def generate(
     if manifest["accepted"] < manifest["wanted"]:
         console.print(
             f"[yellow]only {manifest['accepted']} of {manifest['wanted']} records "
-            "were accepted within the draft budget (targen.max_drafts_factor)[/]"
+            "were accepted within the draft budget (the draft step's max_drafts_factor; for "
+            "preference runs, also the number of prompts)[/]"
         )
 
 
@@ -354,6 +355,57 @@ def perturb(
         _fail(str(e))
     changed = sum(1 for r in perturbed if r.provenance.perturbation)
     out.print(f"perturbed {changed} of {len(perturbed)} records; wrote {output}")
+
+
+def _recipe_kind(run_dir: Path) -> str:
+    """The task kind named in a run's ``run.json`` ('unknown' when it names none)."""
+    try:
+        return str(json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+                   ["recipe"]["task"]["kind"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Output directory of a generate run.",
+                                            metavar="RUN_DIR")],
+    output: Annotated[Path, typer.Option("--output", "-o", help=(
+        "File to write: JSON lines, or Parquet when it ends with .parquet."))],
+    layout: Annotated[str, typer.Option(help=(
+        "records (the records as they are, any kind) or a layout of the run's kind: dpo "
+        "(preference runs: TRL's conversational prompt/chosen/rejected)."))] = "records",
+) -> None:
+    """Write a run's accepted records (RUN_DIR/data.jsonl) in a trainer's layout."""
+    from synthloom.records import read_jsonl, write_parquet
+    from synthloom.tasks import TASK_KINDS
+
+    try:
+        data = run_dir / "data.jsonl"
+        if not data.is_file():
+            raise UserInputError(f"{run_dir}: not a run (no data.jsonl); run generate first")
+        records = list(read_jsonl(data))
+        kinds = sorted({r.kind for r in records}) or [_recipe_kind(run_dir)]
+        layouts = dict(getattr(TASK_KINDS.get(kinds[0]), "layouts", {}), records=None)
+        if layout not in layouts or len(kinds) > 1:
+            raise UserInputError(f"layout {layout!r} does not fit this run of kind(s) "
+                                 f"{', '.join(kinds)}; its layouts: {', '.join(layouts)}")
+        if layout == "records" and output.suffix == ".parquet":
+            write_parquet(output, records)
+        else:
+            rows = [r.model_dump(mode="json") if layout == "records" else layouts[layout](r)
+                    for r in records]
+            if output.suffix == ".parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.Table.from_pylist(rows), output)
+            else:
+                output.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n"
+                                          for row in rows), encoding="utf-8")
+    except (UserInputError, ValueError) as e:
+        _fail(str(e))
+    out.print(f"wrote {len(records)} rows ({layout}) to {output}")
 
 
 @app.command()

@@ -41,6 +41,9 @@ EXAMPLES: dict[str, dict] = {
     "judge.double_critic": {},
     "judge.debate": {"rounds": 2},
     "judge.pointwise": {"drop_quantile": 0.2},
+    "preference.prompts": {"count": 3},
+    "preference.drafts": {},
+    "preference.candidates_and_judge": {"k": 3, "max_words": 10, "bootstrap": 5},
 }
 
 
@@ -53,6 +56,8 @@ def respond(request: ChatRequest) -> str:
         return json.dumps({"contexts": [f"place {seed % 5}", f"hall {seed % 3}"]})
     if '"unit"' in schema:
         return json.dumps({"unit": "note"})
+    if '"better"' in schema:  # the pairwise judge
+        return json.dumps({"better": "AB"[seed % 2]})
     if '"label"' in schema:
         return json.dumps({"label": "alpha" if "alpha" in user else "beta"})
     if "concrete situations" in user:
@@ -74,7 +79,7 @@ def _config(step_type: str, tmp_path):
     return STEP_TYPES[step_type].model_validate({"type": step_type, **example})
 
 
-def _records(role: str) -> list[Record]:
+def _records(role: str, step_type: str = "") -> list[Record]:
     out = []
     for i in range(4):
         label = ("alpha", "beta")[i % 2]
@@ -82,6 +87,8 @@ def _records(role: str) -> list[Record]:
                    "detail": {"index": i, "label_index": i // 2}}
         inputs = {} if role in ("annotate", "generate") else {
             "text": f"A note about {label}, number {i}, with some words in it."}
+        if step_type.startswith("preference."):  # a preference draft carries its prompt
+            inputs = {"prompt": f"What is special about {label} number {i}?"}
         out.append(Record(
             id=f"plan-{i}", task="toy", origin=Origin.synthetic, inputs=inputs,
             provenance=Provenance(plan=Plan(id=f"plan-{i}", context="place 1"),
@@ -93,6 +100,7 @@ def _records(role: str) -> list[Record]:
 ARTIFACTS = {"unit": "note", "contexts": {"alpha": ["place 1"], "beta": ["place 2"]},
              "seeds": {"alpha": {"place 1": ["situation a one here", "situation a two here"]},
                        "beta": {"place 2": ["situation b one here", "situation b two here"]}},
+             "prompts": [f"What is special about note {i}?" for i in range(6)],
              "seed_examples": [
                  {"id": "seed-1", "label": "alpha", "words": 11,
                   "text": "A note about alpha, number 1, with some words in it."},
@@ -131,7 +139,7 @@ def _run(config, recipe, cache_path, role):
         output = (kept, rejected)
         after = [r.model_dump() for r in given]
     else:
-        given = _records(role)
+        given = _records(role, config.type)
         before = [r.model_dump() for r in given]
         output = runtime(given)
         after = [r.model_dump() for r in given]

@@ -55,7 +55,7 @@ def generator_zero_shot(
         BackendError: the backend failed (an unreachable server, for instance).
     """
     chosen = stratified_sample(data.real_test, sample, seed)
-    texts = [_cut(r.text, max_words) for r in chosen]
+    texts = [cut_words(r.text, max_words) for r in chosen]
     labeller = SelfCorrection(backend, description, labels, seed=seed, templates=templates)
     started = time.monotonic()
     predicted = labeller.classify(texts, [r.id for r in chosen])
@@ -72,7 +72,7 @@ def generator_zero_shot(
     }
 
 
-def _cut(text: str, max_words: int) -> str:
+def cut_words(text: str, max_words: int) -> str:
     """The first ``max_words`` whitespace-separated words of ``text``."""
     parts = text.split()
     return text if len(parts) <= max_words else " ".join(parts[:max_words])

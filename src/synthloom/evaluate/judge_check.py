@@ -22,15 +22,11 @@ from typing import Any
 
 from synthloom.evaluate.calibration import categorical_agreement, graded_agreement
 from synthloom.evaluate.fitting import stratified_sample
+from synthloom.evaluate.generator_check import cut_words
 from synthloom.llm.base import ChatBackend
 from synthloom.operators.judge.pointwise import Criterion, PointwiseJudge
 from synthloom.operators.targen.self_correction import SelfCorrection
 from synthloom.records import Record
-
-
-def _cut(text: str, max_words: int) -> str:
-    parts = text.split()
-    return text if len(parts) <= max_words else " ".join(parts[:max_words])
 
 
 def categorical_check(backend: ChatBackend, description: str, labels: dict[str, str],
@@ -47,7 +43,7 @@ def categorical_check(backend: ChatBackend, description: str, labels: dict[str, 
         ValueError: fewer than 3 records the judge labelled.
     """
     chosen = stratified_sample([r for r in records if r.label in labels], sample, seed)
-    texts = [_cut(r.text, max_words) for r in chosen]
+    texts = [cut_words(r.text, max_words) for r in chosen]
     started = time.monotonic()
     predicted = SelfCorrection(backend, description, labels, seed=seed).classify(
         texts, [r.id for r in chosen])
@@ -69,7 +65,7 @@ def graded_check(backend: ChatBackend, description: str, unit: str,
     """
     if len(texts) != len(ratings):
         raise ValueError(f"{len(texts)} texts but {len(ratings)} ratings")
-    records = [Record(id=f"r{i}", task="calibration", inputs={"text": _cut(t, max_words)},
+    records = [Record(id=f"r{i}", task="calibration", inputs={"text": cut_words(t, max_words)},
                       origin="real") for i, t in enumerate(texts)]
     judge = PointwiseJudge(backend, description, unit, criteria, seed=seed)
     started = time.monotonic()

@@ -226,6 +226,9 @@ class Recipe(_Strict):
         if self.steps and preset:
             raise ValueError(f"give either steps or the preset sections ({', '.join(preset)}), "
                              "not both")
+        if not self.steps and self.task.kind != "classification":
+            raise ValueError(f"task kind {self.task.kind!r} has no preset: give its steps "
+                             "(see recipes/ for an example)")
         if not self.steps:
             self.steps = expand(self.targen or TargenConfig(), self.coverage or CoverageConfig(),
                                 self.dedup or DedupConfig(), unit_given=bool(self.task.unit),
@@ -359,7 +362,8 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
 
 def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
     """Make relative file paths relative to ``folder``: taxonomy files (coverage section or
-    steps) and seed data files (seed_data section or steps; a named real source stays)."""
+    steps), seed data files (seed_data section or steps; a named real source stays) and
+    prompts files (``preference.prompts`` steps)."""
     steps = data.get("steps")
     holders = [data.get("coverage"), data.get("seed_data")] + (
         steps if isinstance(steps, list) else [])  # a wrong type is the schema's error
@@ -369,6 +373,10 @@ def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
         if isinstance(holder.get("taxonomy"), str) and "\0" not in holder["taxonomy"]:
             t = Path(holder["taxonomy"])
             holder["taxonomy"] = str((t if t.is_absolute() else folder / t).resolve())
+        prompts = holder.get("file")
+        if (holder.get("type") == "preference.prompts" and isinstance(prompts, str)
+                and "\0" not in prompts and not Path(prompts).is_absolute()):
+            holder["file"] = str((folder / prompts).resolve())
         is_seed_data = holder is data.get("seed_data") or holder.get("type") == "seed_data.sample"
         path = holder.get("path")
         if (is_seed_data and isinstance(path, str) and path not in REAL_SOURCES
