@@ -98,7 +98,7 @@ class DoubleCritic(Operator):
             'Answer as JSON: {{"answer": "yes"}} or {{"answer": "no"}}'
         ),
         "refute_system": (
-            "You review labelled data and point out wrong labels. The data: {description}"
+            "You check labelled data and point out wrong labels. The data: {description}"
         ),
         "refute_user": (
             "Someone labelled the {unit} below as {label} ({label_description}). "
