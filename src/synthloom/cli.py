@@ -123,6 +123,34 @@ def generate(
         )
 
 
+def _share(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def _print_judges(judges: dict) -> None:
+    """One line per judge reading in the evaluation (the report has the details)."""
+    judge = judges.get("judge")
+    if judge:
+        same = " (the generator's own model)" if judges.get("same_model_as_generator") else ""
+        mean = "n/a" if judge["mean"] is None else f"{judge['mean']:.2f}"
+        out.print(f"judge {', '.join(judge['models'])}{same}: mean score {mean} on "
+                  f"{judge['scale']}, {judge['missing']} missing of {judge['n']}; dropped "
+                  f"{judges['dropped_by_judge']['total']}")
+    critic = judges.get("double_critic")
+    if critic:
+        out.print(f"double critic: {critic['n']} judged, both found the label right for "
+                  f"{_share(critic['both_correct_rate'])}, the critics disagreed on "
+                  f"{_share(critic['disagreement_rate'])}")
+    position = judges.get("position_bias")
+    if position:
+        out.print(f"pairwise judge chose the first slot {_share(position['first_rate'])} of "
+                  f"{position['n']} times")
+    audit = judges.get("label_audit") or {}
+    if audit.get("n_flagged"):
+        out.print(f"label audit: {audit['n_flagged']} records flagged by confident learning "
+                  "(listed in the report)")
+
+
 def _print_evaluation(metrics: dict) -> None:
     def cell(m: dict) -> str:
         return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
@@ -160,6 +188,7 @@ def _print_evaluation(metrics: dict) -> None:
             "distinct_1", "distinct_2", "self_bleu", "nearest_neighbour_cosine", "label_balance"
         )))
     out.print(div)
+    _print_judges(metrics.get("judges") or {})
     colour = {"good": "green", "warn": "yellow", "bad": "red"}
     for f in metrics["verdict"]:
         out.print(f"[{colour[f['level']]}]{f['level']:>4}[/] [bold]{f['topic']}[/]: {f['text']}",

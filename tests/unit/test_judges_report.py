@@ -319,3 +319,21 @@ def test_report_renders_with_and_without_judges(evaluated) -> None:
     html = render_report(bias_only, title="unit")
     assert HEADING in html and "Demographic and regional terms" in html
     assert "Label audit" not in html and "Pointwise judge scores" not in html
+
+
+def test_evaluate_prints_one_line_per_judge_reading():
+    from synthloom.cli import _print_judges, out
+
+    with out.capture() as captured:
+        _print_judges({"judge": {"models": ["m"], "mean": 3.2, "scale": [1, 5], "missing": 1,
+                                 "n": 10}, "same_model_as_generator": True,
+                       "dropped_by_judge": {"total": 2},
+                       "double_critic": {"n": 5, "both_correct_rate": 0.6,
+                                         "disagreement_rate": None},
+                       "position_bias": {"first_rate": 0.9, "n": 20},
+                       "label_audit": {"n_flagged": 3}})
+        _print_judges({})
+    text = " ".join(captured.get().split())
+    assert "judge m (the generator's own model): mean score 3.20" in text
+    assert "dropped 2" in text and "disagreed on n/a" in text
+    assert "first slot 90% of 20 times" in text and "3 records flagged" in text
