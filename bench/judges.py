@@ -2,7 +2,7 @@
 human-rated snippets (issue 12's proof), on the embedded model.
 
     .venv/bin/python bench/judges.py vader [--model M] [--set vader_tweets] [--items 200]
-                                           [--subset 60]
+                                           [--subset 60] [--both-orders]
 
 ``vader``: ``--items`` snippets drawn at random (seed 13) from one VADER set, each with the
 mean rating of about 20 people (-4..+4). (a) the pointwise judge scores each 0-10 on one
@@ -54,6 +54,8 @@ def _pairwise(judge: PairwiseJudge, texts: list[str], ids: list[str],
     votes = [Vote(i, j, c.p_a) for (i, j), c in zip(pairs, comparisons, strict=True)
              if c.p_a is not None]
     slots = [s for c in comparisons for s in c.slots]
+    both = [c.votes for c in comparisons if len(c.votes) == 2 and None not in c.votes]
+    _pairwise.consistent = (sum(v[0] == v[1] for v in both), len(both))
     return votes, sum(c.calls for c in comparisons), slots
 
 
@@ -100,7 +102,8 @@ def vader(args: argparse.Namespace) -> dict:
         "spearman_human_vs_length": float(spearmanr(human, lengths)[0]),
     }
     pair_judge = PairwiseJudge(backend, unit, description,
-                               question=QUESTION.format(unit=unit), seed=13)
+                               question=QUESTION.format(unit=unit), seed=13,
+                               both_orders=args.both_orders)
     result["pairwise"] = {}
     first_slots: list[str] = []
     for k in (1, 2, 4):
@@ -109,11 +112,32 @@ def vader(args: argparse.Namespace) -> dict:
                                     lambda p=pairs: _pairwise(pair_judge, texts, ids, p))
         first_slots += [s for s in slots if s]
         row = {"pairs": len(pairs), "calls": calls, "votes": len(votes)}
+        agree, judged = _pairwise.consistent
+        if judged:
+            row["same_winner_in_both_orders"] = round(agree / judged, 4)
+            row["ties"] = sum(v.p == 0.5 for v in votes)
         for method in ("bradley_terry", "thurstone"):
             fitted = _fit(args.items, votes, method)
             row[f"spearman_vs_human_{method}"] = float(spearmanr(fitted, human)[0])
         result["pairwise"][f"k={k}"] = row
-    # the reference: every pair of a subset
+    result["both_orders"] = args.both_orders
+    if args.subset:
+        result["subset"] = _subset(args, pair_judge, texts, ids, human, scores, first_slots,
+                                   timed)
+    result["position_bias"] = {"comparisons": len(first_slots),
+                               "first_slot_rate": round(first_slots.count("first")
+                                                        / max(1, len(first_slots)), 4)}
+    backend.close()
+    both = "-both-orders" if args.both_orders else ""
+    path = OUT / f"vader-{args.set}-{args.model}{both}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def _subset(args, pair_judge, texts, ids, human, scores, first_slots, timed) -> dict:
+    """Every pair of the first ``--subset`` items (the reference), and k-cycle fits of the
+    same items against it (Kendall tau)."""
     m = args.subset
     sub_texts, sub_ids, sub_human = texts[:m], ids[:m], human[:m]
     votes_all, calls_all, slots = timed(
@@ -138,15 +162,7 @@ def vader(args: argparse.Namespace) -> dict:
             row[f"kendall_vs_all_pairs_{meth}"] = float(kendalltau(fitted, reference[meth])[0])
             row[f"spearman_vs_human_{meth}"] = float(spearmanr(fitted, sub_human)[0])
         subset[f"k={k}"] = row
-    result["subset"] = subset
-    result["position_bias"] = {"comparisons": len(first_slots),
-                               "first_slot_rate": round(first_slots.count("first")
-                                                        / max(1, len(first_slots)), 4)}
-    backend.close()
-    path = OUT / f"vader-{args.set}-{args.model}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    return result
+    return subset
 
 
 def _truncate(text: str, words: int) -> str:
@@ -247,7 +263,9 @@ def main() -> None:
         "Short public tweets in which people talk about their day, their plans, friends, "
         "work, events and things they like or dislike."))
     v.add_argument("--items", type=int, default=200)
-    v.add_argument("--subset", type=int, default=60)
+    v.add_argument("--subset", type=int, default=60, help="0: no all-pairs reference")
+    v.add_argument("--both-orders", action="store_true",
+                   help="judge every pair in both orders (one vote each)")
     g = sub.add_parser("gap", help="the generation-verification gap on real labelled data")
     g.add_argument("--recipe", default="recipes/bbc_news_seeded.yaml")
     g.add_argument("--real", default="bbc_news")
