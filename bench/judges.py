@@ -234,7 +234,7 @@ def gap(args: argparse.Namespace) -> dict:
         add(f"{model} confirm critic", [v["confirm"] for v in views], len(records), seconds / 2)
         add(f"{model} double critic", [v["confirm"] and v["refute"] if None not in (
             v["confirm"], v["refute"]) else None for v in views], 2 * len(records), seconds)
-        if args.debate:
+        if args.debate and model == args.generator:
             debate = Debate(backend, task.description, task.labels, unit=task.unit or "text",
                             rounds=1, seed=13)
             start = time.perf_counter()
@@ -274,7 +274,8 @@ def main() -> None:
     g.add_argument("--generator", default="qwen2.5-coder-0.5b")
     g.add_argument("--verifiers", nargs="+",
                    default=["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
-    g.add_argument("--debate", action="store_true", help="also debate as a verifier")
+    g.add_argument("--debate", action="store_true",
+                   help="also debate (1 round, 3 calls a record) on the generator's model")
     args = parser.parse_args()
     {"vader": vader, "gap": gap}[args.command](args)
 
