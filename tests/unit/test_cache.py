@@ -571,3 +571,19 @@ def test_a_damaged_cache_file_is_set_aside_and_a_new_one_started(tmp_path) -> No
         cache = ResponseCache(path)
     assert len(cache) == 0 and (tmp_path / "cache.sqlite.corrupt").exists()
     cache.close()
+
+
+def test_a_row_damaged_inside_its_json_is_asked_again_and_left_out_of_totals(tmp_path):
+    # hypothesis found it: a flipped byte inside one stored answer passes SQLite's
+    # quick_check, then json_extract in totals() raised "malformed JSON"
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    backend, scripted = cached(cache)
+    backend.chat([req("one"), req("two")])
+    cache._db.execute("UPDATE responses SET response = substr(response, 1, 10) "
+                      "WHERE rowid = (SELECT MIN(rowid) FROM responses)")
+    cache._db.commit()
+    assert cache.totals()["calls"] == 1
+    again = backend.chat([req("one"), req("two")])
+    assert [r.text for r in again] == [echo(req("one")), echo(req("two"))]
+    assert len(scripted.requests) == 3  # the damaged answer was asked again, once
+    assert cache.totals()["calls"] == 2

@@ -119,9 +119,11 @@ class ResponseCache:
             ).fetchone()
         if row is None:
             return None
-        return ChatResponse.model_validate_json(row[0]).model_copy(
-            update={"cached": True, "seconds": 0.0}
-        )
+        try:
+            answer = ChatResponse.model_validate_json(row[0])
+        except ValueError:  # a damaged row: asked again, and replaced by put()
+            return None
+        return answer.model_copy(update={"cached": True, "seconds": 0.0})
 
     def put(self, key: str, response: ChatResponse) -> None:
         """Store and commit one answer."""
@@ -138,10 +140,12 @@ class ResponseCache:
         committed as it arrives, so unlike in-memory counters these survive a ``kill -9``.
         """
         with self._lock:
+            # a damaged row (bytes flipped inside its JSON) is left out, not a crash
             row = self._db.execute(
                 "SELECT COUNT(*), SUM(json_extract(response, '$.tokens_in')), "
                 "SUM(json_extract(response, '$.tokens_out')), "
-                "SUM(json_extract(response, '$.seconds')) FROM responses"
+                "SUM(json_extract(response, '$.seconds')) FROM responses "
+                "WHERE json_valid(response)"
             ).fetchone()
         calls, tokens_in, tokens_out, seconds = row
         return {"calls": calls, "tokens_in": int(tokens_in or 0),
