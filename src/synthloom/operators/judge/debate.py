@@ -68,7 +68,7 @@ class Debate(Operator):
         backend: the judge LLM (debaters and judge alike).
         description: the task description.
         labels: label -> one-line description.
-        unit: what one text of the task is called ("tweet", "news snippet").
+        unit: what one text of the task is called ("tweet", "support ticket").
         rounds: debate rounds, 1 or 2 (each: a ``for`` turn, then an ``against`` turn).
         max_attempts: answers requested per turn or decision before giving up.
         seed: master seed (sampler seeds derive from it, the turn, text and label).

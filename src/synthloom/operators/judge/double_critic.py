@@ -69,7 +69,7 @@ class DoubleCritic(Operator):
         backend: the judge LLM (both critics ask it).
         description: the task description.
         labels: label -> one-line description.
-        unit: what one text of the task is called ("tweet", "news snippet").
+        unit: what one text of the task is called ("tweet", "support ticket").
         max_attempts: answers requested per critic before its view is None.
         seed: master seed (sampler seeds derive from it, the critic, text and label).
         same_model_as_generator: whether ``backend`` is the generator's own model
