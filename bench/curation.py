@@ -99,14 +99,10 @@ def curate_copy(run: Path, variant: str, out_root: Path, real: str,
         fields = dict(o.split("=", 1) for o in options.split(",")) if options else {}
         steps.append(STEP_TYPES[step_type](**{k: _value(v) for k, v in fields.items()}))
     llm = any(s.type.startswith("judge.") for s in steps)
-    backend = _backend(judge_model, out_root) if llm else None
-    generator = recipe.backend.model
-    ctx = StepContext(recipe, backend, artifacts)  # type: ignore[arg-type]
-    if backend is not None and judge_model != generator:
-        # the judge is another model than the generator: say so in every verdict
-        ctx = StepContext(recipe, _backend(judge_model, out_root), artifacts,
-                          judge_backend=_backend(judge_model, out_root))
-        ctx.backend = _Named(generator)  # type: ignore[assignment]
+    # judge steps ask the judge model; the generator only names itself, so each verdict
+    # says whether the judge was the generator's own model
+    ctx = StepContext(recipe, _Named(recipe.backend.model), artifacts,  # type: ignore[arg-type]
+                      judge_backend=_backend(judge_model, out_root) if llm else None)
     curators = []
     for step in steps:
         built = step.build(ctx)
