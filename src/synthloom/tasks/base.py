@@ -62,6 +62,11 @@ class TaskSpec(BaseModel):
         """The stratum an accepted record counts toward."""
         return "all"
 
+    def text_of(self, record: Record) -> str:
+        """The text filters and diversity measures look at (``inputs["text"]`` by
+        default; kinds without one override it)."""
+        return record.text
+
     def missing_fields(self, record: Record) -> list[str]:
         """The kind's fields that ``record`` lacks (empty when it is complete)."""
         missing = [f for f in self.input_fields if record.inputs.get(f) in (None, "")]

@@ -85,6 +85,10 @@ class PreferenceTask(TaskSpec):
     #: export layouts: name -> function of one accepted record to one JSON row
     layouts: ClassVar[dict[str, Callable[[Record], dict[str, Any]]]] = {"dpo": dpo_row}
 
+    def text_of(self, record: Record) -> str:
+        """The text filters and diversity measures look at: the prompt."""
+        return str(record.inputs.get("prompt") or "")
+
 
 def read_prompts(path: str | Path, column: str = "prompt") -> list[str]:
     """The prompts of a file, in file order, exact repeats dropped (first kept).

@@ -80,8 +80,30 @@ DEFAULT_CRITERIA: tuple[Criterion, ...] = (
 )
 
 
-def default_criteria(labelled: bool) -> list[Criterion]:
-    """The default rubric; ``label_fit`` only when records carry labels."""
+#: the default rubric of instruction data: Magpie's input quality and difficulty tags
+#: (arXiv 2406.08464) and how well the response follows the instruction
+INSTRUCTION_CRITERIA: tuple[Criterion, ...] = (
+    Criterion(name="quality", question="How clear, specific and well-formed is the "
+              "instruction?", levels=_levels("unclear or incoherent",
+                                             "understandable but vague or missing context",
+                                             "clear, specific and complete")),
+    Criterion(name="difficulty", question="How hard is the instruction for an assistant?",
+              levels=_levels("very easy: a lookup or a one-line answer",
+                             "medium: needs some knowledge or a few steps",
+                             "very hard: expert knowledge or long reasoning")),
+    Criterion(name="response_quality",
+              question="How well does the response follow the instruction?",
+              levels=_levels("ignores or fails the instruction, or refuses without reason",
+                             "follows it partly, or with mistakes or padding",
+                             "follows it fully and correctly, clear and to the point")),
+)
+
+
+def default_criteria(labelled: bool, kind: str = "classification") -> list[Criterion]:
+    """The default rubric: for ``instruction`` records :data:`INSTRUCTION_CRITERIA`, else
+    :data:`DEFAULT_CRITERIA` with ``label_fit`` only when records carry labels."""
+    if kind == "instruction":
+        return list(INSTRUCTION_CRITERIA)
     return [c for c in DEFAULT_CRITERIA if labelled or c.name != "label_fit"]
 
 
@@ -157,10 +179,12 @@ class PointwiseJudge(Operator):
 
     def content(self, record: Record) -> str:
         """What the judge reads: the text and, for a labelled record, its label."""
-        text = record.text or "\n".join(f"{k}: {v}" for k, v in {**record.inputs,
-                                                                   **record.outputs}.items())
         label = record.label or record.provenance.target_label
-        out = f"{self.unit[:1].upper()}{self.unit[1:]}: {text}"
+        if record.text:
+            out = f"{self.unit[:1].upper()}{self.unit[1:]}: {record.text}"
+        else:  # kinds without one text: each string field on its own line
+            out = "\n".join(f"{k[:1].upper()}{k[1:]}: {v}" for k, v in {
+                **record.inputs, **record.outputs}.items() if isinstance(v, str) and v)
         if label is not None and self.labels:
             out += f"\nLabel: {label} ({self.labels.get(label, '')})"
         return out

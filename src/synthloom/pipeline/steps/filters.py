@@ -15,18 +15,18 @@ class _NearDuplicates:
     """Runtime filter: ``index(records)`` for a resumed run, ``filter(records)`` ->
     ``(kept, rejected)``; each rejection names the record it collided with."""
 
-    def __init__(self, near: NearDuplicateFilter) -> None:
-        self.near = near
+    def __init__(self, near: NearDuplicateFilter, text_of: Any) -> None:
+        self.near, self.text_of = near, text_of
         self.name = near.name
 
     def index(self, records: list[Record]) -> None:
         if records:
-            self.near.check([r.text for r in records], [r.id for r in records])
+            self.near.check([self.text_of(r) for r in records], [r.id for r in records])
 
     def filter(self, records: list[Record]) -> tuple[list[Record], list[Record]]:
         if not records:
             return [], []
-        hits = self.near.check([r.text for r in records], [r.id for r in records])
+        hits = self.near.check([self.text_of(r) for r in records], [r.id for r in records])
         kept, rejected = [], []
         for r, hit in zip(records, hits, strict=True):
             if hit is None:
@@ -44,6 +44,9 @@ class _NearDuplicates:
 class NearDuplicatesStep(StepConfig):
     """Reject near-duplicates as they are accepted: MinHash LSH, then embedding cosine.
 
+    Compares the task's text (``text`` for classification, the first user turn for
+    ``instruction``, the prompt for ``preference``: ``TaskSpec.text_of``).
+
     Attributes:
         jaccard: reject at or above this estimated Jaccard similarity of word 3-shingles.
         cosine: reject at or above this MiniLM embedding cosine.
@@ -56,7 +59,6 @@ class NearDuplicatesStep(StepConfig):
     num_perm: int = Field(default=128, ge=16, le=1024, strict=True)
     bands: int | None = Field(default=None, ge=1, strict=True)
     role = "filter"
-    reads = frozenset({"text"})
 
     @model_validator(mode="after")
     def _check(self) -> NearDuplicatesStep:
@@ -69,4 +71,4 @@ class NearDuplicatesStep(StepConfig):
     def build(self, ctx: StepContext) -> Any:
         return _NearDuplicates(NearDuplicateFilter(
             jaccard=self.jaccard, cosine=self.cosine, num_perm=self.num_perm, bands=self.bands,
-            seed=ctx.recipe.seed))
+            seed=ctx.recipe.seed), ctx.recipe.task.text_of)

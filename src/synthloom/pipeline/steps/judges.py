@@ -74,7 +74,8 @@ class PointwiseJudgeStep(StepConfig):
 
     Attributes:
         criteria: the rubric; None uses relevance, naturalness, label fit (labelled kinds)
-            and difficulty, each on anchored levels 1, 3 and 5.
+            and difficulty, each on anchored levels 1, 3 and 5 (for ``instruction`` records:
+            instruction quality, difficulty and response quality).
         drop_quantile: cut the lowest-scored share of records, in (0, 1); default 0.15.
         min_score: cut every record scored under this instead (replaces drop_quantile).
         action: ``drop`` (reject what is cut), ``weight`` (keep it at
@@ -115,7 +116,8 @@ class PointwiseJudgeStep(StepConfig):
     def build(self, ctx: StepContext) -> Any:
         task = ctx.recipe.task
         labels = getattr(task, "labels", None)
-        criteria = self.criteria or default_criteria(labelled=labels is not None)
+        criteria = self.criteria or default_criteria(labelled=labels is not None,
+                                                     kind=task.kind)
         judge = PointwiseJudge(
             ctx.judge, task.description, ctx.unit, criteria, labels=labels,
             same_model_as_generator=ctx.judge_is_generator, max_attempts=self.max_attempts,
