@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from synthloom.llm.base import ChatRequest
+from synthloom.llm.base import ChatRequest, CompletionRequest
 from synthloom.llm.cache import CachedBackend, ResponseCache
 from synthloom.pipeline.recipe import Recipe
 from synthloom.pipeline.steps import STEP_TYPES, StepContext
@@ -44,14 +44,43 @@ EXAMPLES: dict[str, dict] = {
     "preference.prompts": {"count": 3},
     "preference.drafts": {},
     "preference.candidates_and_judge": {"k": 3, "max_words": 10, "bootstrap": 5},
+    "instruction.seed_pool": {},
+    "instruction.self_instruct": {"count": 3, "requests_per_round": 2, "max_rounds": 3},
+    "instruction.evol": {"generations": 2},
+    "instruction.personas": {"source": "generated", "count": 3},
+    "instruction.persona_prompts": {},
+    "instruction.drafts": {},
+    "instruction.responses": {"best_of": 2, "max_words": 20},
+    "instruction.magpie": {"turns": 2, "max_query_tokens": 40},
 }
 
 
-def respond(request: ChatRequest) -> str:
+def respond(request: ChatRequest | CompletionRequest) -> str:
     """A deterministic model for every prompt the registered steps send."""
+    seed = request.sampling.seed or 0
+    if isinstance(request, CompletionRequest):  # Magpie: the model writes a user query
+        return f"Please tell me about note number {seed % 1000} and its {seed % 7} parts."
     schema = json.dumps(request.json_schema or {})
     user = request.messages[-1]["content"]
-    seed = request.sampling.seed or 0
+    if '"answer"' in schema and "yes" in schema:  # Self-Instruct: a classification task?
+        return json.dumps({"answer": "no"})
+    if '"class_label"' in schema:
+        return json.dumps({"class_label": "alpha", "input": f"note {seed % 100}"})
+    if '"output"' in schema and '"input"' in schema:
+        return json.dumps({"input": f"note {seed % 100}", "output": f"answer {seed % 1000}"})
+    if '"equal"' in schema:  # Evol-Instruct: no information gain?
+        return json.dumps({"equal": False})
+    if '"response_quality"' in schema or '"quality"' in schema:  # pointwise judge
+        return json.dumps({k: 1 + seed % 5 for k in request.json_schema["properties"]})
+    if "Continue the list" in user:  # Self-Instruct: new tasks
+        words = ["river", "planet", "violin", "garden", "rocket", "mirror", "candle", "forest"]
+        return "\n".join(f"Task {9 + i}: Describe a {words[(seed + i) % 8]} number "
+                         f"{(seed // 7 + i) % 997} to a child in {i + 2} short sentences."
+                         for i in range(4))
+    if "#Rewritten Prompt#:" in user or "#Created Prompt#" in user:  # Evol-Instruct
+        return f"Explain note {seed % 1000} in exactly {seed % 5 + 2} steps, with an example."
+    if "Describe one specific person" in user or "persona may ask" in user.lower():
+        return f"A night-shift baker number {seed % 1000} who plans weekly budgets."
     if '"contexts"' in schema:
         return json.dumps({"contexts": [f"place {seed % 5}", f"hall {seed % 3}"]})
     if '"unit"' in schema:
@@ -89,6 +118,8 @@ def _records(role: str, step_type: str = "") -> list[Record]:
             "text": f"A note about {label}, number {i}, with some words in it."}
         if step_type.startswith("preference."):  # a preference draft carries its prompt
             inputs = {"prompt": f"What is special about {label} number {i}?"}
+        if step_type == "instruction.responses":  # an instruction draft carries its task
+            inputs = {"instruction": f"Explain {label} number {i} in one sentence."}
         out.append(Record(
             id=f"plan-{i}", task="toy", origin=Origin.synthetic, inputs=inputs,
             provenance=Provenance(plan=Plan(id=f"plan-{i}", context="place 1"),
@@ -101,6 +132,12 @@ ARTIFACTS = {"unit": "note", "contexts": {"alpha": ["place 1"], "beta": ["place 
              "seeds": {"alpha": {"place 1": ["situation a one here", "situation a two here"]},
                        "beta": {"place 2": ["situation b one here", "situation b two here"]}},
              "prompts": [f"What is special about note {i}?" for i in range(6)],
+             "seed_pool": {"items": [{"id": f"seed-{i}", "instruction": t} for i, t in
+                                     enumerate(["Name three colours of a rainbow.",
+                                                "Add 17 and 25, then explain the carry.",
+                                                "Rewrite this sentence in the passive voice.",
+                                                "Is this review positive or negative?"])]},
+             "personas": ["a retired teacher who bakes", "a student who cycles to work"],
              "seed_examples": [
                  {"id": "seed-1", "label": "alpha", "words": 11,
                   "text": "A note about alpha, number 1, with some words in it."},
@@ -111,7 +148,9 @@ ARTIFACTS = {"unit": "note", "contexts": {"alpha": ["place 1"], "beta": ["place 
 def _run(config, recipe, cache_path, role):
     """Build the step over a fresh cached backend and run it once; returns (output,
     input before, input after, LLM calls)."""
-    scripted = ScriptedBackend(respond)
+    # Magpie needs a chat template it knows (a ChatML model's name)
+    scripted = ScriptedBackend(respond, model="scripted-qwen2.5" if config.type ==
+                               "instruction.magpie" else "scripted-model")
     backend = CachedBackend(scripted, ResponseCache(cache_path))
     runtime = config.build(StepContext(recipe, backend, dict(ARTIFACTS)))
     if role == "plan":

@@ -6,6 +6,11 @@ complicate the input. Here the evolved object is a generated classification inst
 configurable fraction of instances is rewritten with one operation, chosen per record, and
 the label constraint is restated so the rewrite stays on its label (self-correction then
 checks it blind, as for any instance). The operation goes into provenance.
+
+The operations are the ones :class:`~synthloom.operators.instruct.evol_instruct.EvolInstruct`
+uses, defined once in :data:`~synthloom.operators.instruct.evol_instruct.IN_DEPTH`; here
+their method sentence names "the given <unit>" where Evol-Instruct names "#The Given
+Prompt#".
 """
 
 from __future__ import annotations
@@ -16,16 +21,12 @@ from collections.abc import Mapping
 from synthloom.llm.base import ChatBackend, ChatResponse
 from synthloom.llm.structured import chat_validated
 from synthloom.operators.base import Operator, derived_seed, with_step
+from synthloom.operators.instruct.evol_instruct import IN_DEPTH, method_sentence
 from synthloom.operators.targen.instance_generation import clean_text
 from synthloom.records import Record
 
-OPERATIONS: dict[str, str] = {
-    "add_constraints": "add one more specific condition or detail that the text must include",
-    "deepen": "go deeper into one aspect of the text: its causes or consequences",
-    "concretize": "replace general words with concrete names, numbers, places and dates",
-    "increase_reasoning": "make it take connecting two facts to see which label it has",
-    "complicate_input": "mention a second, minor subject in passing, keeping the main one",
-}
+#: the in-depth operations (an alias of the shared definitions): name -> method sentence
+OPERATIONS: dict[str, str] = IN_DEPTH
 
 
 class EvolComplexify(Operator):
@@ -35,7 +36,7 @@ class EvolComplexify(Operator):
         backend: the LLM.
         labels: label -> one-line description.
         fraction: share of instances rewritten, in [0, 1] (chosen per record id).
-        operations: names from :data:`OPERATIONS`.
+        operations: names from :data:`OPERATIONS` (the shared in-depth operations).
         max_words: asked length of the rewrite, in words.
         seed, temperature, top_p: sampling.
         description: the task description; unit: what one text is called.
@@ -46,14 +47,15 @@ class EvolComplexify(Operator):
     """
 
     name = "evol.complexify"
-    version = "2"
+    version = "3"
     templates = {
         "system": "You rewrite texts for a dataset. The texts: {description}",
         "user": (
-            "Rewrite this {unit} to make it richer and harder: {operation}.\n"
+            "Rewrite the given {unit} into a richer and harder version using this method: "
+            "{operation}\n"
             "Its label must still clearly be {label} ({label_description}). "
             "Keep it to about {max_words} words. Write only the new {unit}.\n\n"
-            "Text: {text}"
+            "The given {unit}: {text}"
         ),
     }
 
@@ -86,6 +88,10 @@ class EvolComplexify(Operator):
         self.max_words, self.seed = max_words, seed
         self.temperature, self.top_p = temperature, top_p
 
+    def method(self, operation: str) -> str:
+        """The shared method sentence of ``operation``, naming "the given <unit>"."""
+        return method_sentence(operation, f"the given {self.unit}")
+
     def chosen(self, record: Record) -> str | None:
         """The operation for ``record``, or None if it is not among the rewritten fraction."""
         rng = random.Random(derived_seed(self.name, self.seed, record.provenance.plan.id))
@@ -108,7 +114,7 @@ class EvolComplexify(Operator):
             requests.append(self.request(
                 self.templates["system"].format(description=self.description),
                 self.templates["user"].format(
-                    operation=OPERATIONS[op], label=label, unit=self.unit,
+                    operation=self.method(op), label=label, unit=self.unit,
                     label_description=self.labels[label], max_words=self.max_words,
                     text=r.text,
                 ),
