@@ -45,7 +45,7 @@ RECIPES = ("self_instruct", "evol", "magpie", "personas")
 #: pool sizes asked so no recipe runs out of instructions before the deadline
 POOL_SIZES = {"self_instruct": ("instruction.self_instruct", "count", 400),
               "evol": ("instruction.evol", "generations", 4),
-              "personas": ("instruction.personas", "count", 400)}
+              "personas": ("personas.pool", "count", 400)}
 
 
 def bench_recipe(name: str, model: str) -> dict:

@@ -61,7 +61,7 @@ RECIPES = {
   - {type: filter.near_duplicates, jaccard: 0.7}
 """,
     "personas": """\
-  - {type: instruction.personas, source: sampled, count: 4}
+  - {type: personas.pool, source: sampled, count: 4}
   - {type: instruction.persona_prompts}
   - {type: instruction.drafts}
   - {type: instruction.responses, max_words: 30}

@@ -66,7 +66,7 @@ def test_a_self_instruct_pool_becomes_one_draft_per_item_with_its_instance_outpu
 
 def test_personas_reach_each_records_plan(tmp_path):
     _, records, _ = _run(tmp_path, """\
-  - {type: instruction.personas, source: sampled, count: 5}
+  - {type: personas.pool, source: sampled, count: 5}
   - {type: instruction.persona_prompts}
   - {type: instruction.drafts}
   - {type: instruction.responses}
@@ -129,7 +129,7 @@ def test_best_of_n_keeps_the_candidate_the_judge_scores_highest():
     ("  - {type: instruction.seed_pool, file: bad.jsonl}\n", "bad.jsonl"),
     ("  - {type: instruction.seed_pool}\n  - {type: instruction.evol, operations: [shrink]}\n",
      "unknown Evol-Instruct operation 'shrink'"),
-    ("  - {type: instruction.personas, source: file, file: none.txt}\n"
+    ("  - {type: personas.pool, source: file, file: none.txt}\n"
      "  - {type: instruction.persona_prompts}\n", "none.txt"),
 ])
 def test_bad_seed_files_personas_and_operations_exit_2_in_one_line(tmp_path, steps, message):
@@ -142,3 +142,26 @@ def test_bad_seed_files_personas_and_operations_exit_2_in_one_line(tmp_path, ste
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) <= 2
     assert not (tmp_path / "o").exists()
+
+
+def test_a_persona_pool_from_a_file_reaches_a_classification_recipe(tmp_path):
+    (tmp_path / "people.txt").write_text("a beekeeper in a windy valley\n"
+                                         "a night-shift nurse who writes poems\n")
+    path = tmp_path / "c.yaml"
+    path.write_text("""\
+task: {name: toy, kind: classification, description: Toy notes., unit: note,
+       labels: {alpha: about alpha, beta: about beta}}
+n: 4
+seed: 3
+steps:
+  - {type: personas.pool, source: file, file: people.txt}
+  - {type: targen.contexts, n: 2}
+  - {type: targen.instance_seeds, per_pair: 2}
+  - {type: targen.label_constraints}
+  - {type: coverage.plan, personas: true}
+  - {type: targen.generate, max_words: 10}
+""")
+    out = tmp_path / "out"
+    run_recipe(load_recipe(path), out, backend=ScriptedBackend(respond))
+    personas = {r.provenance.plan.persona for r in read_jsonl(out / "drafts.jsonl")}
+    assert personas == {"a beekeeper in a windy valley", "a night-shift nurse who writes poems"}

@@ -47,7 +47,7 @@ EXAMPLES: dict[str, dict] = {
     "instruction.seed_pool": {},
     "instruction.self_instruct": {"count": 3, "requests_per_round": 2, "max_rounds": 3},
     "instruction.evol": {"generations": 2},
-    "instruction.personas": {"source": "generated", "count": 3},
+    "personas.pool": {"source": "generated", "count": 3},
     "instruction.persona_prompts": {},
     "instruction.drafts": {},
     "instruction.responses": {"best_of": 2, "max_words": 20},

@@ -360,10 +360,14 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
     return recipe
 
 
+#: step types whose ``file`` is a path relative to the recipe file
+_FILE_STEPS = frozenset({"preference.prompts", "instruction.seed_pool", "personas.pool"})
+
+
 def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
     """Make relative file paths relative to ``folder``: taxonomy files (coverage section or
     steps), seed data files (seed_data section or steps; a named real source stays) and
-    prompts files (``preference.prompts`` steps)."""
+    and the ``file`` of the steps in :data:`_FILE_STEPS` (prompts, seed tasks, personas)."""
     steps = data.get("steps")
     holders = [data.get("coverage"), data.get("seed_data")] + (
         steps if isinstance(steps, list) else [])  # a wrong type is the schema's error
@@ -374,7 +378,7 @@ def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
             t = Path(holder["taxonomy"])
             holder["taxonomy"] = str((t if t.is_absolute() else folder / t).resolve())
         prompts = holder.get("file")
-        if (holder.get("type") == "preference.prompts" and isinstance(prompts, str)
+        if (holder.get("type") in _FILE_STEPS and isinstance(prompts, str)
                 and "\0" not in prompts and not Path(prompts).is_absolute()):
             holder["file"] = str((folder / prompts).resolve())
         is_seed_data = holder is data.get("seed_data") or holder.get("type") == "seed_data.sample"

@@ -18,9 +18,11 @@ class CoveragePlanner:
         taxonomies: taxonomies to mix over (empty: no mix).
         strategy: ``uniform``, ``weighted`` or ``quota`` (see
             :class:`~synthloom.operators.plan.mix_sampler.MixSampler`).
-        personas: sample a writer persona per draft.
+        personas: a writer persona per draft: sampled, or ``persona_pool[index % len]``
+            when a pool is given (a ``personas.pool`` plan step's artifact).
         characteristic_names: context characteristics to sample per draft.
         seed: master seed.
+        persona_pool: persona descriptions to take in turn instead of sampling.
     """
 
     def __init__(
@@ -30,9 +32,11 @@ class CoveragePlanner:
         personas: bool = False,
         characteristic_names: Sequence[str] = (),
         seed: int = 0,
+        persona_pool: Sequence[str] | None = None,
     ) -> None:
         self.sampler = MixSampler(taxonomies, strategy, seed) if taxonomies else None  # type: ignore[arg-type]
         self.personas, self.names, self.seed = personas, list(characteristic_names), seed
+        self.pool = [str(p) for p in persona_pool or []]
 
     @property
     def active(self) -> bool:
@@ -49,7 +53,8 @@ class CoveragePlanner:
             update["mix"] = {k: list(v) for k, v in mix.items()}
             update["taxonomy_path"] = list(next(iter(mix.values())))
         if self.personas:
-            update["persona"] = describe_persona(persona(index, self.seed))
+            update["persona"] = self.pool[index % len(self.pool)] if self.pool else \
+                describe_persona(persona(index, self.seed))
         if self.names:
             update["characteristics"] = characteristics(index, self.names, self.seed)
         if not update:

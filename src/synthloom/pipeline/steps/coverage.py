@@ -46,7 +46,8 @@ class CoverageStep(StepConfig):
         taxonomy: a taxonomy YAML file (``synthloom taxonomy``); relative to the recipe
             file when loaded from YAML. Enters the fingerprint by content, not path.
         strategy: ``uniform``, ``weighted`` or ``quota`` sampling over leaves.
-        personas: a sampled writer persona per draft.
+        personas: a writer persona per draft: from the pool of a ``personas.pool`` plan
+            step when the recipe has one (persona ``i % len`` for draft ``i``), else sampled.
         characteristics: context characteristics sampled per draft.
     """
 
@@ -86,7 +87,8 @@ class CoverageStep(StepConfig):
     def build(self, ctx: StepContext) -> Any:
         taxonomies = load_taxonomies(self.taxonomy) if self.taxonomy else []
         return _Annotate(CoveragePlanner(taxonomies, self.strategy, self.personas,
-                                         self.characteristics, seed=ctx.recipe.seed))
+                                         self.characteristics, seed=ctx.recipe.seed,
+                                         persona_pool=ctx.artifacts.get("personas")))
 
 
 @register_step

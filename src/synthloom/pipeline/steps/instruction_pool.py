@@ -12,7 +12,7 @@ step                           what it makes                                    
 ``instruction.seed_pool``      the seed tasks: the shipped pool or the user's     seed_pool
 ``instruction.self_instruct``  Self-Instruct bootstrap (arXiv 2212.10560)          self_instruct
 ``instruction.evol``           Evol-Instruct generations (arXiv 2304.12244)        evol
-``instruction.personas``       a persona pool: sampled, generated or a file       personas
+``personas.pool``              a persona pool: sampled, generated or a file       personas
 ``instruction.persona_prompts`` one instruction per persona (arXiv 2406.20094)     persona_prompts
 =============================  =================================================  ========
 """
@@ -245,7 +245,7 @@ class PersonasStep(StepConfig):
         file: the persona file (``source: file``), read when the recipe loads.
     """
 
-    type: Literal["instruction.personas"] = "instruction.personas"
+    type: Literal["personas.pool"] = "personas.pool"
     source: Literal["sampled", "generated", "file"] = "sampled"
     count: int = Field(default=50, ge=1, le=100_000, strict=True)
     file: str | None = None
@@ -253,7 +253,6 @@ class PersonasStep(StepConfig):
     reads = frozenset({"description"})
     writes = frozenset({"personas"})
     operators = (PersonaGeneration,)
-    kinds = _KINDS
     artifact = "personas"
 
     _personas: list[str] | None = PrivateAttr(default=None)
