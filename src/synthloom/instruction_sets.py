@@ -103,9 +103,9 @@ def load_instructions(source: str | Path) -> list[Record]:
     file with ``instruction`` (required), ``input`` and ``output`` fields per line.
 
     Raises:
-        UserInputError: an unknown name that is not a file, a line that is not a JSON
-            object with a non-empty ``instruction`` (message names file and line), or a
-            file with no records.
+        UserInputError: an unknown name that is not a file, a file that is not UTF-8 or
+            cannot be read, a line that is not a JSON object with a non-empty
+            ``instruction`` (message names file and line), or a file with no records.
     """
     if str(source) in REAL_INSTRUCTION_SOURCES:
         return load_self_instruct_seed()
@@ -113,8 +113,14 @@ def load_instructions(source: str | Path) -> list[Record]:
     if not path.is_file():
         raise UserInputError(f"{source}: neither a named instruction set "
                              f"({', '.join(REAL_INSTRUCTION_SOURCES)}) nor a JSONL file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserInputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except OSError as e:
+        raise UserInputError(f"{path}: cannot be read ({e.strerror})") from e
     records = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -40,7 +40,8 @@ def phase(request: ChatRequest) -> str:
     """``evolve``, ``respond`` or ``judge``."""
     if request.json_schema is not None:
         return "judge"
-    return "respond" if request.messages[0]["content"].startswith("You answer") else "evolve"
+    # a response request is the instruction alone, as a user turn (what a trainer sees)
+    return "respond" if request.messages[0]["role"] == "user" else "evolve"
 
 
 def model(rewrite=lambda p: f"{p} Explain each step.", answer=lambda i: GOOD,
@@ -52,7 +53,7 @@ def model(rewrite=lambda p: f"{p} Explain each step.", answer=lambda i: GOOD,
         if kind == "evolve":
             return rewrite(given(request))
         if kind == "respond":
-            return answer(user.rsplit("\n\n(Answer in at most", 1)[0])
+            return answer(user)
         first, second = re.search(r"First: (.*)\n\nSecond: (.*)\n\nAnswer", user,
                                   re.DOTALL).groups()
         return json.dumps({"equal": equal(first, second)})
@@ -231,11 +232,14 @@ def test_an_unanswerable_judgement_keeps_the_evolution() -> None:
 def test_templates_are_overridable_and_checked() -> None:
     backend = ScriptedBackend(model(answer=lambda i: GOOD))
     op = EvolInstruct(backend, generations=1,
-                      templates={"respond": "{prompt}\n\n(Answer in at most {max_words} words.)"
-                                            " Be brief."})
+                      templates={"system": "You write {unit}s. Keep them short."})
     op.run(pool("Name a fish."))
-    assert [r for r in backend.requests if phase(r) == "respond"][0].messages[-1][
-        "content"].endswith("Be brief.")
+    assert [r for r in backend.requests if phase(r) == "evolve"][0].messages[0][
+        "content"].endswith("Keep them short.")
+    # the response is asked with the evolved instruction alone: no length note appended
+    response_request = [r for r in backend.requests if phase(r) == "respond"][0]
+    assert len(response_request.messages) == 1
+    assert "Answer in at most" not in response_request.messages[0]["content"]
     with pytest.raises(UserInputError, match="unknown template"):
         EvolInstruct(backend, templates={"nope": "x"})
 
@@ -262,8 +266,10 @@ def _record(i: int) -> Record:
                                         target_label="alpha"))
 
 
-def test_evol_complexify_uses_the_shared_in_depth_definitions() -> None:
-    assert evol_complexify.OPERATIONS is IN_DEPTH
+def test_evol_complexify_uses_the_shared_in_depth_operations() -> None:
+    # the same operations, each phrased for a labelled text (a tweet has no requirements
+    # or input to complicate)
+    assert list(evol_complexify.OPERATIONS) == list(IN_DEPTH)
     assert "breadth" not in evol_complexify.OPERATIONS  # a new prompt would lose its label
     backend = ScriptedBackend(lambda r: "A richer and harder note about alpha, with many more "
                               "concrete words in it than before.")
@@ -273,7 +279,7 @@ def test_evol_complexify_uses_the_shared_in_depth_definitions() -> None:
     chosen = [op.chosen(r) for r in records]
     assert len(set(chosen)) > 1
     for request, record, operation in zip(backend.requests, out, chosen, strict=True):
-        assert method_sentence(operation, "the given note") in request.messages[-1]["content"]
+        assert evol_complexify.OPERATIONS[operation] in request.messages[-1]["content"]
         assert record.provenance.operators[-1].detail["operation"] == operation
     with pytest.raises(ValueError, match="unknown Evol operations"):
         EvolComplexify(backend, {"alpha": "a"}, operations=["breadth"])

@@ -15,7 +15,12 @@ from synthloom.llm.base import (
 )
 from synthloom.llm.cache import CachedBackend, ResponseCache
 from synthloom.llm.templates import KNOWN_CHATML_MODELS, chatml_pre_query_template
-from synthloom.operators.instruct.magpie import Magpie, end_of_turn, user_turn_opens
+from synthloom.operators.instruct.magpie import (
+    Magpie,
+    end_of_turn,
+    template_echo,
+    user_turn_opens,
+)
 from tests.unit.scripted import ScriptedBackend
 
 QWEN = "qwen2.5-0.5b-instruct"
@@ -93,7 +98,7 @@ def test_without_a_system_message_the_template_default_is_kept_and_none_is_sent(
     "How do I bake bread?<|im_end|>",
     "<|endoftext|>What is two plus two?",
     "[INST] Tell me a joke please",
-    "<s>Tell me a joke please",
+    "<<SYS>>Tell me a joke please",
     "<|user|> Tell me a joke please",
     "user\nHow do I bake bread at home?",
     "Assistant: How can I help you today?",
@@ -294,3 +299,7 @@ def test_bad_arguments():
         Magpie(scripted(), turns=0)
     with pytest.raises(ValueError, match="token caps"):
         Magpie(scripted(), max_query_tokens=0)
+
+
+def test_a_query_about_html_strikethrough_is_not_an_echo():
+    assert template_echo("Why does <s>old</s> render crossed out in HTML?", None) is None

@@ -199,16 +199,18 @@ def test_in_context_is_six_seeds_and_two_machine_tasks_once_they_exist() -> None
     assert any(item.parents for item in result.items)
 
 
-def test_seeds_only_while_fewer_than_two_machine_tasks_exist() -> None:
+def test_machine_tasks_join_the_context_as_soon_as_they_exist_at_most_two() -> None:
+    # the reference code shows min(2, generated so far) machine tasks, the rest seeds
     backend = _growing_backend(per_answer=1)
-    op = SelfInstruct(backend, SEEDS, requests_per_round=1, max_rounds=3, per_request_new=1)
-    result = op.run(3)
+    op = SelfInstruct(backend, SEEDS, requests_per_round=1, max_rounds=4, per_request_new=1)
+    result = op.run(4)
     generate = [r for r in backend.requests if r.json_schema is None]
     seed_texts = {s.instruction for s in SEEDS}
     machine = [[t for t in shown_tasks(r) if t not in seed_texts] for r in generate]
-    assert [len(m) for m in machine] == [0, 0, 2]  # one machine task is not enough
+    assert [len(m) for m in machine] == [0, 1, 2, 2]
+    assert [len(shown_tasks(r)) for r in generate] == [8, 8, 8, 8]
+    assert result.items[0].parents == () and result.items[1].parents == ("si-0",)
     assert set(result.items[2].parents) == {"si-0", "si-1"}
-    assert result.items[0].parents == result.items[1].parents == ()
 
 
 def test_same_seed_same_requests_and_distinct_sampler_seeds() -> None:

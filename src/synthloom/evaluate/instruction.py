@@ -132,13 +132,16 @@ def evaluate_instructions(synthetic: Sequence[Record], real: Sequence[Record] | 
     if vectors is None or real_vectors is None:
         return out
     try:
-        out["against_real"] = _rounded(precision_recall_coverage(real_vectors, vectors,
-                                                                 seed=seed))
+        # both comparisons against the same real half, at the same size (these measures
+        # depend on set size): synthetic vs half A, and real half B vs half A
         order = list(range(len(real_texts)))
         random.Random(seed).shuffle(order)
         half = len(order) // 2
+        first, second = real_vectors[order[:half]], real_vectors[order[half:]]
+        out["against_real"] = _rounded(precision_recall_coverage(
+            first, vectors, max_points=half, seed=seed))
         out["real_half_vs_half"] = _rounded(precision_recall_coverage(
-            real_vectors[order[:half]], real_vectors[order[half:]], seed=seed))
+            first, second, max_points=half, seed=seed))
     except ValueError as e:  # too few points for k-NN
         out["against_real_error"] = str(e)
     return out

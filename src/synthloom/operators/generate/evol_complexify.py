@@ -7,10 +7,9 @@ configurable fraction of instances is rewritten with one operation, chosen per r
 the label constraint is restated so the rewrite stays on its label (self-correction then
 checks it blind, as for any instance). The operation goes into provenance.
 
-The operations are the ones :class:`~synthloom.operators.instruct.evol_instruct.EvolInstruct`
-uses, defined once in :data:`~synthloom.operators.instruct.evol_instruct.IN_DEPTH`; here
-their method sentence names "the given <unit>" where Evol-Instruct names "#The Given
-Prompt#".
+The operations are Evol-Instruct's in-depth set (:data:`~synthloom.operators.instruct.
+evol_instruct.IN_DEPTH`, which :class:`~synthloom.operators.instruct.evol_instruct.
+EvolInstruct` applies to instructions); each is phrased here for a labelled text.
 """
 
 from __future__ import annotations
@@ -21,12 +20,21 @@ from collections.abc import Mapping
 from synthloom.llm.base import ChatBackend, ChatResponse
 from synthloom.llm.structured import chat_validated
 from synthloom.operators.base import Operator, derived_seed, with_step
-from synthloom.operators.instruct.evol_instruct import IN_DEPTH, method_sentence
+from synthloom.operators.instruct.evol_instruct import IN_DEPTH
 from synthloom.operators.targen.instance_generation import clean_text
 from synthloom.records import Record
 
-#: the in-depth operations (an alias of the shared definitions): name -> method sentence
-OPERATIONS: dict[str, str] = IN_DEPTH
+#: the in-depth operations of :data:`~synthloom.operators.instruct.evol_instruct.IN_DEPTH`
+#: (the same names, one set of operations), each phrased for a labelled text: Evol-Instruct's
+#: sentences talk about a prompt's requirements and inputs, which a tweet does not have
+OPERATIONS: dict[str, str] = {
+    "add_constraints": "add one more specific condition or detail that the text must include",
+    "deepen": "go deeper into one aspect of the text: its causes or consequences",
+    "concretize": "replace general words with concrete names, numbers, places and dates",
+    "increase_reasoning": "make it take connecting two facts to see which label it has",
+    "complicate_input": "mention a second, minor subject in passing, keeping the main one",
+}
+assert set(OPERATIONS) == set(IN_DEPTH), "evol.complexify must use Evol-Instruct's operations"
 
 
 class EvolComplexify(Operator):
@@ -36,7 +44,7 @@ class EvolComplexify(Operator):
         backend: the LLM.
         labels: label -> one-line description.
         fraction: share of instances rewritten, in [0, 1] (chosen per record id).
-        operations: names from :data:`OPERATIONS` (the shared in-depth operations).
+        operations: names from :data:`OPERATIONS`.
         max_words: asked length of the rewrite, in words.
         seed, temperature, top_p: sampling.
         description: the task description; unit: what one text is called.
@@ -47,15 +55,14 @@ class EvolComplexify(Operator):
     """
 
     name = "evol.complexify"
-    version = "3"
+    version = "2"
     templates = {
         "system": "You rewrite texts for a dataset. The texts: {description}",
         "user": (
-            "Rewrite the given {unit} into a richer and harder version using this method: "
-            "{operation}\n"
+            "Rewrite this {unit} to make it richer and harder: {operation}.\n"
             "Its label must still clearly be {label} ({label_description}). "
             "Keep it to about {max_words} words. Write only the new {unit}.\n\n"
-            "The given {unit}: {text}"
+            "Text: {text}"
         ),
     }
 
@@ -88,10 +95,6 @@ class EvolComplexify(Operator):
         self.max_words, self.seed = max_words, seed
         self.temperature, self.top_p = temperature, top_p
 
-    def method(self, operation: str) -> str:
-        """The shared method sentence of ``operation``, naming "the given <unit>"."""
-        return method_sentence(operation, f"the given {self.unit}")
-
     def chosen(self, record: Record) -> str | None:
         """The operation for ``record``, or None if it is not among the rewritten fraction."""
         rng = random.Random(derived_seed(self.name, self.seed, record.provenance.plan.id))
@@ -114,7 +117,7 @@ class EvolComplexify(Operator):
             requests.append(self.request(
                 self.templates["system"].format(description=self.description),
                 self.templates["user"].format(
-                    operation=self.method(op), label=label, unit=self.unit,
+                    operation=OPERATIONS[op], label=label, unit=self.unit,
                     label_description=self.labels[label], max_words=self.max_words,
                     text=r.text,
                 ),

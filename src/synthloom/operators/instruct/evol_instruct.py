@@ -26,7 +26,7 @@ from functools import cache
 
 from pydantic import BaseModel
 
-from synthloom.llm.base import ChatBackend, ChatResponse
+from synthloom.llm.base import ChatBackend, ChatRequest, ChatResponse, SamplingParams
 from synthloom.llm.structured import chat_structured, chat_validated
 from synthloom.operators.base import Operator, derived_seed
 from synthloom.operators.instruct.pool import PoolItem, PoolResult
@@ -68,10 +68,14 @@ TEMPLATE_WORDS: tuple[str, ...] = ("#The Given Prompt#", "#Rewritten Prompt#", "
 #: a response with "sorry" and fewer words than this is refusal-like (paper: 80)
 REFUSAL_MAX_WORDS = 80
 
-_PREAMBLE = re.compile(r"^(sure|here is|here's|certainly)[^:\n]*:\s*", re.IGNORECASE)
+# a preamble is stripped only when it announces the rewrite ("Here is the rewritten
+# prompt:"), never a user's own words ("Here is my code: ...")
+_PREAMBLE = re.compile(r"^(sure|certainly|okay|ok)?[,.!]?\s*(here is|here's)\s+(the|a|your|my)"
+                       r"\s+(new|rewritten|revised|evolved|created|more complex|harder)?\s*"
+                       r"(prompt|instruction|version|rewrite|task)\b[^:\n]*:\s*",
+                       re.IGNORECASE)
 _HEADER = re.compile(r"^#*\s*(the\s+)?(rewritten|created|new|evolved)\s+prompt\s*#*\s*:?\s*",
                      re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -160,12 +164,12 @@ def clean_rewrite(response: ChatResponse) -> tuple[str | None, str | None]:
 
 
 def clean_response(response: ChatResponse) -> tuple[str | None, str | None]:
-    """A response with outer whitespace removed; one cut off at ``max_tokens`` is trimmed to
-    its last full sentence. ``(None, reason)`` when nothing is left."""
-    text = response.text.strip()
+    """A response with outer whitespace removed. ``(None, reason)`` when nothing is left or
+    it was cut off at ``max_tokens`` (a list or code cut mid-way is not a training answer;
+    the evolution is then eliminated as ``empty_response``)."""
     if response.finish_reason == "length":
-        ends = list(_SENTENCE_END.finditer(text))
-        text = text[: ends[-1].end()] if ends else ""
+        return None, "response cut off at max_tokens"
+    text = response.text.strip()
     return (text, None) if text else (None, "empty response")
 
 
@@ -247,8 +251,6 @@ class EvolInstruct(Operator):
             "allowed to appear in #Created Prompt#.\n\n"
             "#Given Prompt#:\n{prompt}\n\n#Created Prompt#:\n"
         ),
-        "respond_system": "You answer {unit}s. {description}",
-        "respond": "{prompt}\n\n(Answer in at most {max_words} words.)",
         "judge_system": "You compare two {unit}s.",
         "judge": (
             "Are these two {unit}s equal to each other: do they have the same constraints and "
@@ -300,13 +302,15 @@ class EvolInstruct(Operator):
                             + 40, seed=derived_seed(self.name, self.seed, item.id, generation,
                                                     "evolve"))
 
-    def _respond_request(self, item: PoolItem, rewrite: str, generation: int):
-        return self.request(
-            self._system("respond_system"),
-            self.templates["respond"].format(prompt=rewrite, max_words=self.max_response_words),
-            temperature=self.temperature, top_p=self.top_p,
-            max_tokens=int(self.max_response_words * 2.2) + 40,
-            seed=derived_seed(self.name, self.seed, item.id, generation, "respond"))
+    def _respond_request(self, item: PoolItem, rewrite: str, generation: int) -> ChatRequest:
+        """The evolved instruction alone as the user turn, no system message of ours: the
+        answer is the response a trainer will see paired with exactly that turn."""
+        return ChatRequest(
+            messages=({"role": "user", "content": rewrite},),
+            sampling=SamplingParams(
+                temperature=self.temperature, top_p=self.top_p,
+                max_tokens=int(self.max_response_words * 2.2) + 40,
+                seed=derived_seed(self.name, self.seed, item.id, generation, "respond")))
 
     def _judge_request(self, item: PoolItem, rewrite: str, generation: int):
         return self.request(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from synthloom.errors import UserInputError
 from synthloom.llm.base import (
@@ -48,8 +48,8 @@ TEMPLATE_MARKUP: tuple[str, ...] = (
     "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|user|>", "<|assistant|>",
     "<|system|>", "<|end|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>",
     "<|begin_of_text|>", "<start_of_turn>", "<end_of_turn>", "[INST]", "[/INST]",
-    "<<SYS>>", "<</SYS>>", "<s>", "</s>",
-)
+    "<<SYS>>", "<</SYS>>",
+)  # not "<s>"/"</s>": text about HTML strikethrough has them
 
 # (text marking a template family in the prefix, its end-of-turn marker); the first match
 # wins. Only ChatML is checked against real models in this project (tests/e2e).
@@ -174,8 +174,8 @@ class Magpie(Operator):
         response_temperature, response_top_p: sampling of answers.
         max_query_tokens, max_response_tokens: token caps (a query or answer reaching its
             cap is rejected as cut off).
-        templates: overrides of :attr:`templates` (``persona_system`` may also use
-            ``{system}``, the ``system`` argument or "").
+        templates: overrides of :attr:`templates` (``persona_system`` uses
+            ``{system}``: the ``system`` argument, or "You are a helpful assistant.").
 
     Raises:
         ValueError: ``turns`` or a token cap < 1.
@@ -186,9 +186,7 @@ class Magpie(Operator):
 
     name = "instruct.magpie"
     version = "1"
-    templates = {"persona_system": "You are a helpful assistant. The user is {persona}."}
-    extra_template_fields: ClassVar[dict[str, frozenset[str]]] = {
-        "persona_system": frozenset({"system"})}
+    templates = {"persona_system": "{system} The user is {persona}."}
 
     def __init__(self, backend: Any, *, system: str | None = None, turns: int = 1,
                  seed: int = 0, query_temperature: float = 1.0, query_top_p: float = 1.0,
@@ -244,8 +242,8 @@ class Magpie(Operator):
         """The system message of an item written for ``persona`` (None: no persona)."""
         if persona is None:
             return self.system
-        return self.templates["persona_system"].format(persona=persona,
-                                                       system=self.system or "").strip()
+        return self.templates["persona_system"].format(
+            persona=persona, system=self.system or "You are a helpful assistant.").strip()
 
     def _check(self, response: ChatResponse, what: str, system: str | None,
                cap: int) -> tuple[str | None, str | None]:

@@ -33,7 +33,12 @@ from synthloom.operators.plan.personas import describe_persona, persona
 from synthloom.operators.targen.instance_generation import prompt_echo
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
-_PREAMBLE = re.compile(r"^(sure|here is|here's|certainly|okay|ok)\b[^:\n]*:\s*", re.IGNORECASE)
+# a preamble is stripped only when it announces the answer ("Sure! Here is a prompt:"),
+# never a person's own words ("Here is my code: ...", "Okay so my landlord says: ...")
+_PREAMBLE = re.compile(r"^((sure|certainly|okay|ok)[,.!]?\s*)?(here is|here's)\s+((the|a|an)"
+                       r"\s+([\w-]+\s+){0,2}(prompt|instruction|request|persona|description|"
+                       r"person|example)\b[^:\n]*|one|it)\s*:\s*|^(sure|certainly)[,.!]\s+",
+                       re.IGNORECASE)
 _PROMPT_HEADER = re.compile(r"^[\s*#>_-]*(prompt|instruction|request)\s*\**\s*:\s*\**\s*",
                             re.IGNORECASE)
 _PERSONA_HEADER = re.compile(r"^[\s*#>_-]*(persona|person)\s*\**\s*:\s*\**\s*",

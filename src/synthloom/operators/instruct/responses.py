@@ -16,18 +16,12 @@ from dataclasses import dataclass, field
 from synthloom.llm.base import ChatBackend, ChatRequest, ChatResponse, SamplingParams
 from synthloom.llm.structured import chat_validated
 from synthloom.operators.base import Operator, derived_seed
-from synthloom.operators.generate.candidates import _answer
+from synthloom.operators.instruct.magpie import TEMPLATE_MARKUP
 from synthloom.operators.judge.pointwise import INSTRUCTION_CRITERIA, PointwiseJudge
 from synthloom.records import Origin, Record
 
 #: the criterion best-of-n ranks candidates by
 RESPONSE_QUALITY = next(c for c in INSTRUCTION_CRITERIA if c.name == "response_quality")
-
-#: markup a chat template uses; a response containing it echoed the template
-TEMPLATE_MARKUP = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|user|>",
-                   "<|assistant|>", "<|system|>", "[INST]", "[/INST]", "<s>", "</s>",
-                   "<|eot_id|>", "<|start_header_id|>")
-
 
 def echoed_markup(text: str) -> str | None:
     """The first chat-template marker in ``text``, or None."""
@@ -51,8 +45,9 @@ class InstructionResponses(Operator):
         backend: the LLM that answers.
         n: candidates per instruction, 1..8.
         temperatures: candidate ``i`` is sampled at ``temperatures[i % len]``.
-        max_words: asked length of a response, in words (``max_tokens`` = 2.2 per word
-            + 40); the instruction itself is not rewritten to ask for it.
+        max_words: the response's cap, in words (``max_tokens`` = 2.2 per word + 40); the
+            instruction is sent as it is (nothing asks for a length), and a response cut
+            off at the cap is rejected.
         judge: the pointwise judge ranking candidates (required when ``n > 1``; its
             rubric should be :data:`RESPONSE_QUALITY`).
         seed, top_p: sampling.
@@ -92,11 +87,12 @@ class InstructionResponses(Operator):
                 max_tokens=self.max_tokens(),
                 seed=derived_seed(self.name, self.seed, key, i, attempt)))
 
-    @staticmethod
-    def _parse(response: ChatResponse) -> tuple[str | None, str | None]:
-        text, reason = _answer(response)
-        if text is None:
-            return None, reason
+    def _parse(self, response: ChatResponse) -> tuple[str | None, str | None]:
+        if response.finish_reason == "length":  # a list or code cut mid-way: not an answer
+            return None, f"response cut off at max_tokens ({self.max_tokens()})"
+        text = response.text.strip()
+        if not text:
+            return None, "empty answer"
         marker = echoed_markup(text)
         if marker:
             return None, f"template echoed: the response contains {marker!r}"

@@ -226,9 +226,8 @@ class SelfInstruct(Operator):
         "generate": (
             "Come up with a series of {unit}s.\n\n{tasks}\n\nContinue the list with {new} new "
             "{unit}s, numbered from Task {next} to Task {last}. Make them differ from the ones "
-            "above and from each other in topic, wording, length and kind (questions, writing, "
-            "rewriting, classification, extraction, maths, code, advice, planning, "
-            "comparison...). Each is one self-contained instruction a person could type. "
+            "above and from each other in topic, wording, length and kind of answer. Each is "
+            "one self-contained instruction a person could type. "
             "Write only the list, one \"Task <number>: <instruction>\" per line."),
         "classify_system": "You sort {unit}s by the kind of answer they need.",
         "classify": (
@@ -288,7 +287,8 @@ class SelfInstruct(Operator):
         kept so far)."""
         rng = random.Random(derived_seed(self.name, self.seed, "context", round_, i))
         n_machine = self.in_context - self.seed_in_context
-        picked = rng.sample(list(machine), n_machine) if len(machine) >= n_machine else []
+        # as the reference code: min(2, available) machine tasks, the rest seeds
+        picked = rng.sample(list(machine), min(n_machine, len(machine)))
         parents = tuple(p.id for p in picked)
         picked += rng.sample(self.seeds, min(len(self.seeds), self.in_context - len(picked)))
         rng.shuffle(picked)

@@ -134,6 +134,14 @@ class StepConfig(BaseModel):
             ValueError: naming what is wrong.
         """
 
+    def check_steps(self, index: int, steps: Sequence[StepConfig]) -> None:
+        """Check this step (number ``index``) against the recipe's other steps when it
+        loads (nothing by default).
+
+        Raises:
+            ValueError: naming what is wrong.
+        """
+
     def build(self, ctx: StepContext) -> Any:  # pragma: no cover - interface
         """The runtime object for this step (see the engine for each role's protocol)."""
         raise NotImplementedError
@@ -152,8 +160,15 @@ def check_flow(kind: str, known: set[str], steps: Sequence[StepConfig]) -> None:
     """
     last = 0
     counts = {"draft": 0, "generate": 0}
+    artifacts: dict[str, int] = {}
     for i, step in enumerate(steps):  # first the shape: kinds, engine order, counts
         where = f"steps.{i} ({step.type})"
+        if step.artifact is not None:  # one file per artifact: a second would reuse it
+            if step.artifact in artifacts:
+                raise ValueError(f"{where}: steps.{artifacts[step.artifact]} already writes "
+                                 f"plan/{step.artifact}.json; a plan step type appears once "
+                                 "(use its own options, e.g. more generations)")
+            artifacts[step.artifact] = i
         if step.kinds is not None and kind not in step.kinds:
             raise ValueError(f"{where}: does not work with task kind {kind!r}")
         order = ROLES.index(step.role)
@@ -174,3 +189,5 @@ def check_flow(kind: str, known: set[str], steps: Sequence[StepConfig]) -> None:
             raise ValueError(f"steps.{i} ({step.type}): reads {missing[0]!r}, which neither "
                              f"the task nor an earlier step provides{hint}")
         available |= step.writes
+    for i, step in enumerate(steps):
+        step.check_steps(i, steps)

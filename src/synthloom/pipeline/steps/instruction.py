@@ -1,9 +1,10 @@
 """Draft and generate steps of the ``instruction`` kind.
 
 ``instruction.drafts`` makes one draft per instruction of the last pool (see
-:mod:`synthloom.pipeline.steps.instruction_pool`), or, in a recipe without a pool (Magpie),
-empty drafts. Each draft takes persona ``i % len`` of the ``personas`` artifact when a
-persona step ran. Then one generate step:
+:mod:`synthloom.pipeline.steps.instruction_pool`), in a seeded random order, or, in a
+recipe without a pool (Magpie), empty drafts, each with persona ``i % len`` of the
+``personas`` artifact when a ``personas.pool`` step ran. A pool item's own persona
+(persona-driven prompts) is kept in the draft's plan. Then one generate step:
 
 - ``instruction.responses``: the response to each drafted instruction (the pool's own
   output when it has one and ``use_pool_output`` is on; else written, best-of-n with the
@@ -14,6 +15,8 @@ persona step ran. Then one generate step:
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -45,12 +48,19 @@ class _InstructionDrafts:
         """Take the last pool and the personas (GenerationError when the pool is empty)."""
         pools = [s.artifact for s in self.ctx.recipe.steps_of("plan")
                  if s.artifact in POOL_ARTIFACTS]
+        self.recipe_sha256 = self.ctx.recipe.sha256()
         if pools:
             self.items = pool_items(artifacts.get(pools[-1]))
             if not self.items:
                 raise GenerationError(f"the instruction pool plan/{pools[-1]}.json is empty")
-        self.personas = [str(p) for p in artifacts.get("personas") or []]
-        self.recipe_sha256 = self.ctx.recipe.sha256()
+            # drafts take the pool in a seeded random order: every generation of an evolved
+            # pool, and seeds and evolutions alike, have the same chance to become records
+            order = list(range(len(self.items)))
+            random.Random(derived_seed("instruction.drafts", self.ctx.recipe.seed,
+                                       pools[-1])).shuffle(order)
+            self.items = [self.items[i] for i in order]
+        else:  # the generate step writes the instruction (Magpie): it uses the personas
+            self.personas = [str(p) for p in artifacts.get("personas") or []]
 
     def quotas(self, n: int) -> dict[str, int]:
         return quotas(self.ctx.recipe.task.strata(), n)
@@ -96,8 +106,9 @@ class _InstructionDrafts:
 
 @register_step
 class InstructionDraftsStep(StepConfig):
-    """One draft per pool instruction, in pool order (no instruction used twice), or
-    empty drafts for a generate step that writes the instruction itself (Magpie).
+    """One draft per pool instruction, in a seeded random order of the pool (no
+    instruction used twice), or empty drafts for a generate step that writes the
+    instruction itself (Magpie).
 
     Attributes:
         max_drafts_factor: stop after ``n * factor`` drafts (or when the pool runs out), so
@@ -178,7 +189,8 @@ class ResponsesStep(StepConfig):
         best_of: candidates per instruction (1..8); above 1, the judge backend scores each
             on response quality and the best is kept (all scores in provenance).
         temperatures: candidate ``i`` is sampled at ``temperatures[i % len]``.
-        max_words: asked length of a response, in words.
+        max_words: the response's cap, in words (``max_tokens`` = 2.2 per word + 40); the
+            instruction is sent as it is, and a response cut off at the cap is rejected.
     """
 
     type: Literal["instruction.responses"] = "instruction.responses"
@@ -192,6 +204,9 @@ class ResponsesStep(StepConfig):
     writes = frozenset({"instruction", "response"})
     operators = (PointwiseJudge,)
     kinds = _KINDS
+
+    def needs(self) -> frozenset[str]:
+        return self.reads | ({"unit"} if self.best_of > 1 else set())
 
     def build(self, ctx: StepContext) -> Any:
         return _Responses(self, ctx)
@@ -259,6 +274,14 @@ class MagpieStep(StepConfig):
     reads = frozenset({"drafts"})
     writes = frozenset({"instruction", "response"})
     kinds = _KINDS
+
+    def check_steps(self, index: int, steps: Sequence[StepConfig]) -> None:
+        """Magpie writes its own instructions: a pool step before it would be ignored."""
+        pools = [s.type for s in steps[:index] if "instructions" in s.writes]
+        if pools:
+            raise ValueError(f"steps.{index} (instruction.magpie): writes its own "
+                             f"instructions, so the pool of {pools[-1]} would be ignored; "
+                             "use instruction.responses after a pool step")
 
     def build(self, ctx: StepContext) -> Any:
         return _Magpie(self, ctx)

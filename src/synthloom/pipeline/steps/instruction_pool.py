@@ -153,6 +153,9 @@ class SelfInstructStep(StepConfig):
     kinds = _KINDS
     artifact = "self_instruct"
 
+    def needs(self) -> frozenset[str]:
+        return self.reads | {"unit"}
+
     def build(self, ctx: StepContext) -> Any:
         def run(artifacts: dict[str, Any]) -> dict[str, Any]:
             _, seeds = latest_pool(ctx, before=self)
@@ -210,6 +213,9 @@ class EvolStep(StepConfig):
             raise ValueError(f"unknown Evol-Instruct operation {unknown[0]!r}; known: "
                              f"{', '.join(OPERATIONS)}")
         return self
+
+    def needs(self) -> frozenset[str]:
+        return self.reads | {"unit"}
 
     def build(self, ctx: StepContext) -> Any:
         def run(artifacts: dict[str, Any]) -> dict[str, Any]:
@@ -302,6 +308,9 @@ class PersonaPromptsStep(StepConfig):
     operators = (PersonaInstructions,)
     kinds = _KINDS
     artifact = "persona_prompts"
+
+    def needs(self) -> frozenset[str]:
+        return self.reads | {"unit"}
 
     def build(self, ctx: StepContext) -> Any:
         def run(artifacts: dict[str, Any]) -> dict[str, Any]:
