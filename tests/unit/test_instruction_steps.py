@@ -165,3 +165,22 @@ steps:
     run_recipe(load_recipe(path), out, backend=ScriptedBackend(respond))
     personas = {r.provenance.plan.persona for r in read_jsonl(out / "drafts.jsonl")}
     assert personas == {"a beekeeper in a windy valley", "a night-shift nurse who writes poems"}
+
+
+def test_a_seed_task_is_answered_anew_and_its_instruction_marked_real(tmp_path):
+    _, records, _ = _run(tmp_path, """\
+  - {type: instruction.seed_pool}
+  - {type: instruction.evol, generations: 1, include_pool: true}
+  - {type: instruction.drafts}
+  - {type: instruction.responses}
+""", n=12)
+    seeds = [r for r in records if r.provenance.operators[0].detail["method"] == "seed"]
+    evolved = [r for r in records if r.provenance.operators[0].detail["method"]
+               == "evol_instruct"]
+    assert seeds and evolved
+    for r in seeds:  # a person wrote the instruction; the model wrote the response
+        assert r.origin.value == "synthetic" and r.field_origins["instruction"].value == "real"
+        assert r.provenance.operators[-1].verdict == "generated"
+    for r in evolved:
+        assert not r.field_origins and r.provenance.operators[-1].verdict == "pool output"
+        assert r.provenance.model == "scripted-qwen2.5"

@@ -131,19 +131,18 @@ def evaluate_instructions(synthetic: Sequence[Record], real: Sequence[Record] | 
                                                for r in real])}
     if vectors is None or real_vectors is None:
         return out
-    try:
-        # both comparisons against the same real half, at the same size (these measures
-        # depend on set size): synthetic vs half A, and real half B vs half A
-        order = list(range(len(real_texts)))
-        random.Random(seed).shuffle(order)
-        half = len(order) // 2
-        first, second = real_vectors[order[:half]], real_vectors[order[half:]]
-        out["against_real"] = _rounded(precision_recall_coverage(
-            first, vectors, max_points=half, seed=seed))
-        out["real_half_vs_half"] = _rounded(precision_recall_coverage(
-            first, second, max_points=half, seed=seed))
-    except ValueError as e:  # too few points for k-NN
-        out["against_real_error"] = str(e)
+    # both comparisons against the same real half, at the same size (these measures depend
+    # on set size): synthetic vs half A, and real half B vs half A
+    order = list(range(len(real_texts)))
+    random.Random(seed).shuffle(order)
+    half = len(order) // 2
+    first, second = real_vectors[order[:half]], real_vectors[order[half:]]
+    for key, other in (("against_real", vectors), ("real_half_vs_half", second)):
+        try:
+            out[key] = _rounded(precision_recall_coverage(first, other, max_points=half,
+                                                          seed=seed))
+        except ValueError as e:  # too few points for k-NN
+            out[f"{key}_error"] = str(e)
     return out
 
 

@@ -35,6 +35,9 @@ from synthloom.tasks.instruction import user_text
 
 _KINDS = frozenset({"instruction"})
 
+#: pool methods whose items a person wrote (the shipped seed tasks, the user's file)
+_HUMAN = frozenset({"seed", "file"})
+
 
 class _InstructionDrafts:
     """The draft step's runtime object: draft ``i`` carries pool item ``i`` (or nothing)."""
@@ -150,11 +153,25 @@ class _Responses:
         self.pool = _pool_by_id(ctx)
         self.ident = identity_provenance(ctx.backend.identity)
 
+    def _item(self, record: Record) -> PoolItem | None:
+        return self.pool.get(record.provenance.operators[0].detail.get("pool_id", ""))
+
     def _pool_output(self, record: Record) -> str | None:
-        if not self.config.use_pool_output:
+        """The response the pool's generator wrote with the instruction; never a seed's own
+        output (a person wrote it: the record would be real data passed off as synthetic)."""
+        item = self._item(record)
+        if not self.config.use_pool_output or item is None or item.method in _HUMAN:
             return None
-        item = self.pool.get(record.provenance.operators[0].detail.get("pool_id", ""))
-        return item.output if item is not None and item.output else None
+        return item.output or None
+
+    def _origins(self, record: Record) -> dict[str, Any]:
+        """A seed task's instruction (and input) were written by a person: real fields on a
+        synthetic record."""
+        item = self._item(record)
+        if item is None or item.method not in _HUMAN:
+            return {}
+        return {"field_origins": {f: Origin.real for f in ("instruction", "input")
+                                  if f in record.inputs}}
 
     def __call__(self, records: list[Record], attempt: int = 0) -> list[Record]:
         """The records with ``outputs["response"]``, or rejected with the reason."""
@@ -164,9 +181,9 @@ class _Responses:
             str(records[i].inputs.get("instruction", "")), records[i].inputs.get("input")))
             for i in todo], attempt)
         out = list(records)
-        for i, text in given.items():
-            out[i] = with_step(records[i], self.op.step("pool output", attempt=attempt)
-                               ).model_copy(update={"outputs": {"response": text}})
+        for i, text in given.items():  # the pool's generator (this backend) wrote it
+            out[i] = with_step(records[i], self.op.step("pool output", attempt=attempt),
+                               **self.ident).model_copy(update={"outputs": {"response": text}})
         for i, result in zip(todo, found, strict=True):
             detail: dict[str, Any] = {"attempt": attempt}
             if len(result.candidates) > 1:
@@ -174,7 +191,8 @@ class _Responses:
             r = with_step(records[i], self.op.step(
                 "generated" if result.text else "rejected", **detail),
                 sampling=self.op.sampling(), **self.ident)
-            out[i] = r.model_copy(update={"outputs": {"response": result.text}}) \
+            out[i] = r.model_copy(update={"outputs": {"response": result.text},
+                                          **self._origins(r)}) \
                 if result.text else r.reject(self.op.name, result.reason or "no response")
         return out
 
@@ -184,8 +202,10 @@ class ResponsesStep(StepConfig):
     """The response to each drafted instruction.
 
     Attributes:
-        use_pool_output: keep the response the pool step wrote with the instruction
-            (Self-Instruct's instance output, Evol-Instruct's response) instead of asking.
+        use_pool_output: keep the response the pool step's generator wrote with the
+            instruction (Self-Instruct's instance output, Evol-Instruct's response) instead
+            of asking. A seed task (shipped or the user's file) is always answered anew,
+            and its instruction is marked real in ``field_origins``.
         best_of: candidates per instruction (1..8); above 1, the judge backend scores each
             on response quality and the best is kept (all scores in provenance).
         temperatures: candidate ``i`` is sampled at ``temperatures[i % len]``.
