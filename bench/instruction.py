@@ -6,8 +6,9 @@
 
 ``run`` generates with each recipe (``recipes/instruction_{self_instruct,evol,magpie,
 personas}.yaml``, its judge step removed and ``n`` raised so no recipe finishes early) for
-the same wall time: ``synthloom generate`` runs as a subprocess and is stopped (SIGTERM to
-its process group) when ``--minutes`` have passed; everything accepted until then is in
+at most the same wall time: ``synthloom generate`` runs as a subprocess and is stopped
+(SIGTERM to its process group) when ``--minutes`` have passed, or ends earlier when its pool
+is used up (see :data:`POOL_SIZES`); everything accepted until then is in
 ``data.jsonl`` (records are appended per chunk), the pool's removed counts in ``plan/``.
 A recipe whose plan (the instruction pool) is not finished by then has no record: that is
 its cost at this budget. Runs go one at a time (2 cores). Output: ``out/bench_instruction/
@@ -42,10 +43,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "out" / "bench_instruction"
 RECIPES = ("self_instruct", "evol", "magpie", "personas")
-#: pool sizes asked so no recipe runs out of instructions before the deadline
-POOL_SIZES = {"self_instruct": ("instruction.self_instruct", "count", 400),
-              "evol": ("instruction.evol", "generations", 4),
-              "personas": ("personas.pool", "count", 400)}
+#: pool sizes: a pool is built whole before its first record (a plan step), so a pool too
+#: large for the budget gives no record at all; these were chosen so each pool is built in
+#: well under 8 minutes on 2 cores with the 0.5B model, and a run that exhausts its pool
+#: before the budget stops early (its per-minute rate uses its own wall time)
+POOL_SIZES = {"self_instruct": ("instruction.self_instruct", "count", 40),
+              "evol": ("instruction.evol", "generations", 2),
+              "personas": ("personas.pool", "count", 60)}
 
 
 def bench_recipe(name: str, model: str) -> dict:

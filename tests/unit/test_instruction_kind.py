@@ -69,7 +69,8 @@ def test_layouts_load_in_hugging_face_datasets_with_the_trl_conversational_schem
     path = tmp_path / "m.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     ds = datasets.load_dataset("json", data_files=str(path), split="train")
-    # TRL's conversational language-modeling layout: a "messages" column of role/content
+    # TRL's conversational language-modeling layout (its docs, "Dataset formats and
+    # types"): {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}
     assert ds.column_names == ["messages", "id"]
     assert ds[0]["messages"][0] == {"role": "user", "content": "Task 0: write a line."}
     assert {m["role"] for row in ds for m in row["messages"]} == {"user", "assistant"}
