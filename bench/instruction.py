@@ -52,14 +52,16 @@ POOL_SIZES = {"self_instruct": ("instruction.self_instruct", "count", 40),
               "personas": ("personas.pool", "count", 60)}
 
 
-def bench_recipe(name: str, model: str) -> dict:
-    """The recipe of ``name`` as the bench runs it: no judge step, large ``n``."""
+def bench_recipe(name: str, model: str, pool: int | None = None) -> dict:
+    """The recipe of ``name`` as the bench runs it: no judge step, large ``n``, the pool
+    size of :data:`POOL_SIZES` (or ``pool``)."""
     recipe = yaml.safe_load((ROOT / "recipes" / f"instruction_{name}.yaml").read_text())
     recipe["n"] = 2000
     recipe["backend"] = {"model": model}
     recipe["steps"] = [s for s in recipe["steps"] if not s["type"].startswith("judge.")]
     if name in POOL_SIZES:
         step_type, field, value = POOL_SIZES[name]
+        value = value if pool is None else pool
         for s in recipe["steps"]:
             if s["type"] == step_type:
                 s[field] = value
@@ -69,20 +71,22 @@ def bench_recipe(name: str, model: str) -> dict:
     return recipe
 
 
-def run(minutes: float, model: str) -> None:
+def run(minutes: float, model: str, only: str | None = None, pool: int | None = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in RECIPES:
-        out = OUT / name
+    for name in RECIPES if only is None else [only]:
+        label = name if pool is None else f"{name}_{pool}"
+        out = OUT / label
         if (out / "bench_run.json").exists():
             print(f"{name}: kept (delete {out} to run again)", flush=True)
             continue
-        recipe_file = OUT / f"{name}.yaml"
-        recipe_file.write_text(yaml.safe_dump(bench_recipe(name, model), sort_keys=False))
+        recipe_file = OUT / f"{label}.yaml"
+        recipe_file.write_text(yaml.safe_dump(bench_recipe(name, model, pool),
+                                              sort_keys=False))
         started = time.time()
         proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "synthloom"), "generate", str(recipe_file), "-o",
              str(out)], start_new_session=True, stdout=subprocess.DEVNULL,
-            stderr=open(OUT / f"{name}.log", "w"))
+            stderr=open(OUT / f"{label}.log", "w"))
         try:
             proc.wait(timeout=minutes * 60)
             stopped = False
@@ -93,10 +97,18 @@ def run(minutes: float, model: str) -> None:
         wall = time.time() - started
         accepted = _count(out / "data.jsonl")
         (out / "bench_run.json").write_text(json.dumps({
-            "recipe": name, "model": model, "budget_seconds": minutes * 60,
+            "recipe": name, "pool": pool, "model": model, "budget_seconds": minutes * 60,
             "wall_seconds": round(wall, 1), "stopped_at_budget": stopped,
             "accepted": accepted, "returncode": proc.returncode}, indent=2))
-        print(f"{name}: {accepted} accepted in {wall:.0f} s (stopped: {stopped})", flush=True)
+        print(f"{label}: {accepted} accepted in {wall:.0f} s (stopped: {stopped})", flush=True)
+
+
+def _runs() -> list[Path]:
+    """Bench run folders, in recipe order (variants with another pool size after)."""
+    found = [p.parent for p in OUT.glob("*/bench_run.json")]
+    return sorted(found, key=lambda p: (RECIPES.index(p.name.split("_")[0]
+                                                      if p.name.split("_")[0] in RECIPES
+                                                      else "self_instruct"), p.name))
 
 
 def _count(path: Path) -> int:
@@ -114,9 +126,9 @@ def score(judge_model: str) -> None:
     real = load_instructions("self_instruct_seed")
     backend = make_backend(BackendConfig(model=judge_model), OUT / f"cache-{judge_model}.sqlite")
     try:
-        for name in RECIPES:
-            out = OUT / name
-            if not (out / "bench_run.json").exists() or (out / "bench.json").exists():
+        for out in _runs():
+            name = json.loads((out / "bench_run.json").read_text())["recipe"]
+            if (out / "bench.json").exists():
                 continue
             records = list(read_jsonl(out / "data.jsonl"))
             if not records:
@@ -166,10 +178,8 @@ def table() -> None:
             "resp. q.", "precision", "recall", "coverage")
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
-    for name in RECIPES:
-        out = OUT / name
-        if not (out / "bench_run.json").exists():
-            continue
+    for out in _runs():
+        name = out.name
         b = json.loads((out / "bench_run.json").read_text())
         m = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else {}
         syn = m.get("synthetic") or {}
@@ -185,9 +195,9 @@ def table() -> None:
             mean("quality"), mean("difficulty"), mean("response_quality"),
             against.get("precision", "-"), against.get("recall", "-"),
             against.get("coverage", "-"))))
-    real = next((json.loads((OUT / n / "bench.json").read_text()) for n in RECIPES
-                 if (OUT / n / "bench.json").exists()
-                 and json.loads((OUT / n / "bench.json").read_text()).get("real")), None)
+    real = next((json.loads((o / "bench.json").read_text()) for o in _runs()
+                 if (o / "bench.json").exists()
+                 and json.loads((o / "bench.json").read_text()).get("real")), None)
     if real:
         r, half = real["real"], real.get("real_half_vs_half") or {}
         print(f"\nreal (175 human-written): distinct-2 {r['distinct_2']}, NN cos "
@@ -195,9 +205,8 @@ def table() -> None:
               f"{half.get('precision')}, recall {half.get('recall')}, coverage "
               f"{half.get('coverage')} (n={half.get('n')})")
     print("\nshare removed by each filter:")
-    for name in RECIPES:
-        if (OUT / name).exists():
-            print(f"  {name}: {removed_shares(OUT / name)}")
+    for out in _runs():
+        print(f"  {out.name}: {removed_shares(out)}")
 
 
 def main() -> None:
@@ -206,12 +215,15 @@ def main() -> None:
     p = sub.add_parser("run")
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--model", default="qwen2.5-coder-0.5b")
+    p.add_argument("--only", choices=RECIPES, help="run one recipe")
+    p.add_argument("--pool", type=int, help="its pool size instead of POOL_SIZES "
+                   "(output folder <recipe>_<pool>)")
     p = sub.add_parser("score")
     p.add_argument("--judge-model", default="qwen2.5-coder-1.5b")
     sub.add_parser("table")
     args = parser.parse_args()
     if args.command == "run":
-        run(args.minutes, args.model)
+        run(args.minutes, args.model, args.only, args.pool)
     elif args.command == "score":
         score(args.judge_model)
     else:

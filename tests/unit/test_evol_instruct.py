@@ -294,3 +294,16 @@ def test_complexify_recipe_values_are_the_shared_operation_names() -> None:
                                "increase_reasoning", "complicate_input"]
     with pytest.raises(ValueError, match="unknown operations"):
         ComplexifyStep.model_validate({"type": "evol.complexify", "operations": ["breadth"]})
+
+
+@pytest.mark.parametrize(("answer", "kept"), [
+    ("Sure, here's a brand new prompt that fits your criteria:\n\nDecide whether X.",
+     "Decide whether X."),
+    ("Here is the rewritten prompt: Do X.", "Do X."),
+    ("Here is my code: def f(): pass", "Here is my code: def f(): pass"),  # the user's words
+])
+def test_a_preamble_is_stripped_only_when_it_announces_the_rewrite(answer, kept) -> None:
+    from synthloom.llm.base import ChatResponse
+    from synthloom.operators.instruct.evol_instruct import clean_rewrite
+
+    assert clean_rewrite(ChatResponse(text=answer))[0] == kept

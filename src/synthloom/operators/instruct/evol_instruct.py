@@ -70,10 +70,9 @@ REFUSAL_MAX_WORDS = 80
 
 # a preamble is stripped only when it announces the rewrite ("Here is the rewritten
 # prompt:"), never a user's own words ("Here is my code: ...")
-_PREAMBLE = re.compile(r"^(sure|certainly|okay|ok)?[,.!]?\s*(here is|here's)\s+(the|a|your|my)"
-                       r"\s+(new|rewritten|revised|evolved|created|more complex|harder)?\s*"
-                       r"(prompt|instruction|version|rewrite|task)\b[^:\n]*:\s*",
-                       re.IGNORECASE)
+_PREAMBLE = re.compile(r"^(sure|certainly|okay|ok)?[,.!]?\s*(here is|here's)\s+(the|a|an|your)"
+                       r"\s+([\w-]+\s+){0,3}(prompt|instruction|version|rewrite|task)\b"
+                       r"[^:\n]*:\s*", re.IGNORECASE)
 _HEADER = re.compile(r"^#*\s*(the\s+)?(rewritten|created|new|evolved)\s+prompt\s*#*\s*:?\s*",
                      re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
