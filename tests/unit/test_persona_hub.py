@@ -99,8 +99,8 @@ def test_generated_personas_are_cleaned_and_repeats_dropped():
     assert len(set(seeds)) == 7
     assert {r.sampling.temperature for r in backend.requests} == {1.0}
     user = backend.requests[0].messages[1]["content"]
-    assert user.startswith(f"Who is likely to ask an assistant for help with {TASK}?")
-    assert "Describe one specific person in one sentence" in user
+    assert user.startswith(f"Describe one specific person who might need help with this: {TASK}")
+    assert "Do not mention assistants" in user  # the 0.5B model described assistants
 
 
 def test_the_near_repeat_threshold_is_a_parameter():

@@ -179,12 +179,13 @@ class PersonaGeneration(Operator):
     """
 
     name = "instruct.persona_generation"
-    version = "1"
+    version = "2"
     templates = {
-        "system": "You imagine realistic people who use an AI assistant.",
-        "user": ("Who is likely to ask an assistant for help with {description}? Describe one "
-                 "specific person in one sentence of at most {max_words} words. Write only "
-                 "that sentence."),
+        "system": "You imagine realistic, specific people.",
+        "user": ("Describe one specific person who might need help with this: {description}\n"
+                 "Give their age, what they do and their situation, in one sentence of at "
+                 "most {max_words} words. Start with \"A\" or \"An\". Do not mention "
+                 "assistants or AI. Write only that sentence."),
     }
 
     def __init__(self, backend: ChatBackend, description: str, *, count: int = 20,
@@ -255,13 +256,14 @@ class PersonaInstructions(Operator):
     """
 
     name = "instruct.persona_instructions"
-    version = "1"
+    version = "2"
     templates = {
         "system": "You write realistic {unit}s that people send to an AI assistant.",
         "user": ("Guess a prompt (i.e., an instruction) that the following persona may ask an "
-                 "AI assistant to do: {persona}\n\nThe prompt must be a {unit} about "
-                 "{description}. Write only the {unit} itself, as that person would write "
-                 "it, in at most {max_words} words."),
+                 "AI assistant to do: {persona}\n\nThe prompt is a {unit} in this area: "
+                 "{description}. It asks for something this person needs for their own "
+                 "situation. Write only the {unit} itself, in their words (first person), in "
+                 "at most {max_words} words."),
     }
 
     def __init__(self, backend: ChatBackend, description: str, *, unit: str = "request",
