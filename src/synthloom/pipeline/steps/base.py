@@ -28,12 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from synthloom.llm.base import ChatBackend
 from synthloom.operators.base import Operator
+from synthloom.records import sha256_text
 from synthloom.registry import registrar
 
 if TYPE_CHECKING:
@@ -149,6 +151,16 @@ class StepConfig(BaseModel):
     def fingerprint_data(self) -> dict[str, Any]:
         """What of this config enters the recipe fingerprint (all of it, by default)."""
         return self.model_dump(mode="json")
+
+
+def file_fingerprint(config: StepConfig, field: str = "file") -> dict[str, Any]:
+    """``config``'s fingerprint data with the file named by ``field`` replaced by the sha256
+    of its content (the path is not hashed: copies of a recipe give the same data)."""
+    data = config.model_dump(mode="json")
+    path = getattr(config, field)
+    if path is not None and Path(path).is_file():
+        data[field] = {"sha256": sha256_text(Path(path).read_bytes().hex())}
+    return data
 
 
 def check_flow(kind: str, known: set[str], steps: Sequence[StepConfig]) -> None:

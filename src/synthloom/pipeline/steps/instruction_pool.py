@@ -19,7 +19,6 @@ step                           what it makes                                    
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
@@ -38,8 +37,13 @@ from synthloom.operators.instruct.self_instruct import (
     read_seed_tasks,
     shipped_seed_tasks,
 )
-from synthloom.pipeline.steps.base import PlanRun, StepConfig, StepContext, register_step
-from synthloom.records import sha256_text
+from synthloom.pipeline.steps.base import (
+    PlanRun,
+    StepConfig,
+    StepContext,
+    file_fingerprint,
+    register_step,
+)
 
 _KINDS = frozenset({"instruction"})
 
@@ -75,14 +79,6 @@ def latest_pool(ctx: StepContext, before: StepConfig | None = None) -> tuple[str
     return name, pool_items(ctx.artifacts[name])
 
 
-def _file_fingerprint(config: StepConfig, field: str) -> dict[str, Any]:
-    data = config.model_dump(mode="json")
-    path = getattr(config, field)
-    if path is not None and Path(path).is_file():
-        data[field] = {"sha256": sha256_text(Path(path).read_bytes().hex())}
-    return data
-
-
 @register_step
 class SeedPoolStep(StepConfig):
     """The seed tasks: a file of the user's (Self-Instruct's ``seed_tasks.jsonl`` format,
@@ -113,7 +109,7 @@ class SeedPoolStep(StepConfig):
                 raise ValueError(str(e)) from None
 
     def fingerprint_data(self) -> dict[str, Any]:
-        return _file_fingerprint(self, "file")
+        return file_fingerprint(self)
 
     def build(self, ctx: StepContext) -> Any:
         def run(artifacts: dict[str, Any]) -> dict[str, Any]:
@@ -277,7 +273,7 @@ class PersonasStep(StepConfig):
                 raise ValueError(str(e)) from None
 
     def fingerprint_data(self) -> dict[str, Any]:
-        return _file_fingerprint(self, "file")
+        return file_fingerprint(self)
 
     def build(self, ctx: StepContext) -> Any:
         def run(artifacts: dict[str, Any]) -> list[str]:

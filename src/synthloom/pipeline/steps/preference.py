@@ -10,7 +10,6 @@ worst candidate make the pair DPO learns from (Rafailov et al., arXiv 2305.18290
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
@@ -25,8 +24,14 @@ from synthloom.operators.generate.candidates import (
 )
 from synthloom.operators.judge.pair_scores import Vote, all_pairs, cycle_pairs, fit_scores
 from synthloom.operators.judge.pairwise import Comparison, PairTask, PairwiseJudge
-from synthloom.pipeline.steps.base import PlanRun, StepConfig, StepContext, register_step
-from synthloom.records import OperatorStep, Origin, Plan, Provenance, Record, Verdict, sha256_text
+from synthloom.pipeline.steps.base import (
+    PlanRun,
+    StepConfig,
+    StepContext,
+    file_fingerprint,
+    register_step,
+)
+from synthloom.records import OperatorStep, Origin, Plan, Provenance, Record, Verdict
 from synthloom.tasks import quotas
 from synthloom.tasks.preference import read_prompts
 
@@ -86,10 +91,7 @@ class PromptsStep(StepConfig):
                 raise ValueError(str(e)) from None
 
     def fingerprint_data(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        if self.file is not None and Path(self.file).is_file():
-            data["file"] = {"sha256": sha256_text(Path(self.file).read_bytes().hex())}
-        return data
+        return file_fingerprint(self)
 
     def build(self, ctx: StepContext) -> Any:
         if self.file is not None:
