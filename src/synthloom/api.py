@@ -111,7 +111,7 @@ def run_recipe_of(run_dir: str | Path) -> Recipe | None:
 
 def evaluate(
     run_dir: str | Path,
-    real: str | Path | Sequence[Record],
+    real: str | Path | Sequence[Record] | None,
     *,
     students: Sequence[str] | None = None,
     text_column: str = "text",
@@ -131,7 +131,8 @@ def evaluate(
     Args:
         run_dir: a generate run's output directory.
         real: a named real source (``bbc_news``, ``vader_tweets``...), a JSONL/CSV/Parquet
-            file with text and label columns, or real records.
+            file with text and label columns, or real records; not needed (None) for a
+            ``verifiable`` run, whose verifier already judged every record.
         students: ``tfidf-lr``, ``embedding-lr`` or ``module:factory`` (default: both named).
         text_column, label_column: columns of a real file.
         seed: seed of the real splits, students and bootstrap.
@@ -168,6 +169,12 @@ def evaluate(
     if real_seed_size < 2:
         raise UserInputError(f"--real-seed-size must be at least 2, got {real_seed_size}")
     synthetic = read_run(run_dir)
+    kind = synthetic[0].kind if synthetic else getattr(
+        getattr(run_recipe_of(run_dir), "task", None), "kind", None)
+    if kind == "verifiable":
+        return _evaluate_verifiable(run_dir, synthetic)
+    if real is None:
+        raise UserInputError("--real is required: a real labelled set to score against")
     if synthetic and synthetic[0].kind == "instruction":
         return _evaluate_instructions(run_dir, synthetic, real, seed)
     if isinstance(real, str | Path):
@@ -227,6 +234,24 @@ def _evaluate_instructions(run_dir: Path, synthetic: list[Record],
     run = _run_summary(run_dir)
     if run:
         metrics["run"] = run
+    write_metrics(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _evaluate_verifiable(run_dir: Path, accepted: list[Record]) -> dict[str, Any]:
+    """``evaluate`` for a ``verifiable`` run: its yield (generated, searched, verified, kept;
+    pass@1 and pass@k; cost per kept pair; see
+    :func:`~synthloom.evaluate.verifiable.yield_summary`), into ``metrics.json``. The
+    verifier already judged every record, so no real data is needed."""
+    from synthloom.evaluate.tstr import write_metrics
+    from synthloom.evaluate.verifiable import yield_summary
+
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    metrics = yield_summary(accepted, list(read_jsonl(run_dir / "rejected.jsonl")),
+                            manifest if isinstance(manifest, dict) else None)
     write_metrics(run_dir / "metrics.json", metrics)
     return metrics
 

@@ -174,6 +174,20 @@ def _print_instruction_evaluation(metrics: dict) -> None:
         out.print(f"judge {criterion}: mean {row['mean']} over {row['n']}, {row['histogram']}")
 
 
+def _print_yield(metrics: dict) -> None:
+    table = Table(title=f"verifiable run ({metrics.get('domain')}): yield")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("generated", "searched", "with_candidate", "verified", "kept", "k", "pass@1",
+                "pass@k"):
+        table.add_row(key, _fmt(metrics.get(key)))
+    for group in ("text_checked", "search_cost", "llm"):
+        for key, value in (metrics.get(group) or {}).items():
+            table.add_row(f"{group}.{key}", _fmt(value))
+    table.add_row("rejections", json.dumps(metrics.get("rejections") or {}))
+    out.print(table)
+
+
 def _fmt(value: object) -> str:
     return "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
 
@@ -227,10 +241,11 @@ def evaluate(
     run_dir: Annotated[
         Path, typer.Argument(help="Output directory of a generate run.", metavar="DIR")
     ],
-    real: Annotated[str, typer.Option(
+    real: Annotated[str | None, typer.Option(
         help="bbc_news, vader_tweets, vader_movie_reviews, vader_amazon_reviews, "
              "vader_nyt_editorials, or a JSONL/CSV/Parquet file; for an instruction run "
-             "self_instruct_seed or a JSONL file with instruction/input/output.")],
+             "self_instruct_seed or a JSONL file with instruction/input/output; not needed "
+             "for a verifiable run (its yield is read from the run).")] = None,
     student: Annotated[
         list[str] | None,
         typer.Option(help="Student (repeatable): tfidf-lr, embedding-lr, embedding-lr-whole "
@@ -276,6 +291,10 @@ def evaluate(
         _fail(str(e))
     except BackendError as e:
         _fail(f"generator check: {e} (use --generator-sample 0 to skip it)", code=1)
+    if metrics.get("kind") == "verifiable":
+        _print_yield(metrics)
+        out.print(f"wrote {run_dir / 'metrics.json'}")
+        return
     if metrics.get("kind") == "instruction":
         _print_instruction_evaluation(metrics)
         out.print(f"wrote {run_dir / 'metrics.json'}")
@@ -467,6 +486,80 @@ def export(
     except (UserInputError, ValueError) as e:
         _fail(str(e))
     out.print(f"wrote {len(records)} rows ({layout}) to {output}")
+
+
+@app.command("verify-loop")
+def verify_loop(
+    domain: Annotated[str, typer.Argument(help="sat, game24, arithmetic or code.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
+    rounds: Annotated[int, typer.Option(min=1, help="Bootstrap rounds.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of problems, samples and draws.")] = 13,
+    held_out: Annotated[int, typer.Option(min=1, help="Fixed held-out problems.")] = 20,
+    per_round: Annotated[int, typer.Option(
+        min=1, help="New problems searched per round (SAT: training formulas).")] = 20,
+    n_vars: Annotated[int, typer.Option(min=3, help="SAT: variables per formula.")] = 50,
+    budget: Annotated[int, typer.Option(min=1, help="SAT: decisions per solve.")] = 5000,
+    sizes: Annotated[str, typer.Option(
+        help="SAT: comma-separated sizes for the reachable-size measure, e.g. 40,60,80.")] = "",
+    source: Annotated[str, typer.Option(
+        help="LLM domains: generated, or the real set (code: humaneval; game24: tot).")
+    ] = "generated",
+    start: Annotated[int, typer.Option(
+        min=0, help="LLM domains, real set: index where the held-out problems begin.")] = 0,
+    samples: Annotated[int, typer.Option(min=1, help="LLM domains: k, samples per problem.")
+    ] = 4,
+    exemplars: Annotated[int, typer.Option(
+        min=0, help="LLM domains: verified pairs shown per prompt from round 1.")] = 3,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.8,
+    max_tokens: Annotated[int, typer.Option(min=16, help="LLM domains: tokens per answer.")
+    ] = 512,
+    model: Annotated[str | None, typer.Option(help="Embedded model or server model id.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")
+    ] = None,
+) -> None:
+    """Bootstrap a solver: generate problems, search, verify, keep, improve the search.
+
+    SAT retrains a DPLL branching policy on its verified solutions and reports decisions per
+    solve on a fixed held-out set; game24, arithmetic and code sample the LLM k times and
+    show it the verified pairs kept so far, reporting pass@1, pass@k and majority vote
+    against verifier-selected accuracy. Writes OUTPUT/rounds.json and OUTPUT/data.jsonl.
+    """
+    from synthloom.pipeline.verify_loop import llm_loop, sat_loop
+
+    def say(line: str) -> None:
+        console.print(f"[dim]{line}[/]", highlight=False)
+
+    try:
+        if domain == "sat":
+            try:
+                size_list = tuple(int(x) for x in sizes.split(",") if x.strip())
+            except ValueError:
+                raise UserInputError(f"--sizes: not comma-separated integers: {sizes!r}") \
+                    from None
+            result = sat_loop(output, rounds=rounds, n_vars=n_vars, train_per_round=per_round,
+                              held_out=held_out, budget=budget, sizes=size_list, seed=seed,
+                              progress=say)
+        else:
+            result = llm_loop(domain, output, rounds=rounds, source=source, held_out=held_out,
+                              problems_per_round=per_round, start=start, samples=samples,
+                              exemplars=exemplars, temperature=temperature,
+                              max_tokens=max_tokens, seed=seed, model=model, base_url=base_url,
+                              progress=say)
+    except (UserInputError, ValueError) as e:
+        _fail(str(e))
+    except BackendError as e:
+        _fail(f"{e}; answers so far are cached in {output}/cache.sqlite, rerun to continue",
+              code=1)
+    rows = result["rounds"]
+    table = Table(title=f"verify-loop {domain} -> {output}")
+    keys = [k for k in rows[0] if not isinstance(rows[0][k], dict | list)] if rows else []
+    for key in keys:
+        table.add_column(key.replace("held_out_", "held-out "), justify="right")
+    for row in rows:
+        table.add_row(*[_fmt(row.get(k)) for k in keys])
+    out.print(table)
+    out.print(f"wrote {output / 'rounds.json'} and {output / 'data.jsonl'}")
 
 
 @app.command()

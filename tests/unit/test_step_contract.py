@@ -52,7 +52,17 @@ EXAMPLES: dict[str, dict] = {
     "instruction.drafts": {},
     "instruction.responses": {"best_of": 2, "max_words": 20},
     "instruction.magpie": {"turns": 2, "max_query_tokens": 40},
+    "verifiable.problems": {"options": {"n_vars": 8}},
+    "verifiable.search": {"samples": 2, "max_tokens": 40},
+    "verifiable.verify": {},
+    "verifiable.word_problem": {},
+    "verifiable.text_check": {},
 }
+
+#: the verifiable steps run on a recipe of this domain
+VERIFIABLE_DOMAINS = {"verifiable.problems": "sat", "verifiable.search": "game24",
+                      "verifiable.verify": "game24", "verifiable.word_problem": "arithmetic",
+                      "verifiable.text_check": "arithmetic"}
 
 
 def respond(request: ChatRequest | CompletionRequest) -> str:
@@ -95,7 +105,14 @@ def respond(request: ChatRequest | CompletionRequest) -> str:
     return f"A note about {label.group(1) if label else 'alpha'} with number {seed % 1000} in it."
 
 
-def _recipe(tmp_path) -> Recipe:
+def _recipe(tmp_path, step_type: str = "") -> Recipe:
+    if step_type in VERIFIABLE_DOMAINS:
+        domain = VERIFIABLE_DOMAINS[step_type]
+        return Recipe.model_validate({
+            "task": {"name": "toy", "kind": "verifiable", "domain": domain,
+                     "description": "Toy problems."},
+            "steps": [{"type": "verifiable.problems"}, {"type": "verifiable.word_problem"}
+                      if domain == "arithmetic" else {"type": "verifiable.search"}]})
     (tmp_path / "tree.yaml").write_text(json.dumps(TREE))
     return Recipe(task="toy", description="Toy notes.", labels=LABELS, unit="note",
                   targen={"contexts": 2, "seeds_per_pair": 2})
@@ -108,7 +125,29 @@ def _config(step_type: str, tmp_path):
     return STEP_TYPES[step_type].model_validate({"type": step_type, **example})
 
 
+def _verifiable_records(step_type: str) -> list[Record]:
+    from synthloom.operators.verify import DOMAINS
+
+    domain = DOMAINS[VERIFIABLE_DOMAINS[step_type]]()
+    out = []
+    for i, p in enumerate(domain.problems(4, 7)):
+        planned = {"operator": "verifiable.problems", "verdict": "planned",
+                   "detail": {"index": i}}
+        outputs = {}
+        if step_type == "verifiable.verify":  # a searched record carries its candidates
+            outputs = {"candidates": ["(1 + 2 + 3) * 4", None, f"{i} + 24 - {i}"]}
+        if step_type == "verifiable.text_check":  # a written word problem and its answer
+            outputs = {"solution": "The answer is 3.", "answer": str(p.spec["answer"])}
+        out.append(Record(
+            id=f"plan-{i}", task="toy", kind="verifiable", origin=Origin.synthetic,
+            inputs={"problem": p.text, "domain": p.domain, "spec": p.spec}, outputs=outputs,
+            provenance=Provenance(plan=Plan(id=f"plan-{i}"), operators=[planned])))
+    return out
+
+
 def _records(role: str, step_type: str = "") -> list[Record]:
+    if step_type in VERIFIABLE_DOMAINS:
+        return _verifiable_records(step_type)
     out = []
     for i in range(4):
         label = ("alpha", "beta")[i % 2]
@@ -201,7 +240,7 @@ def test_every_registered_step_has_an_example():
 @pytest.mark.parametrize("step_type", sorted(STEP_TYPES))
 def test_step_contract(step_type, tmp_path):
     config = _config(step_type, tmp_path)
-    recipe = _recipe(tmp_path)
+    recipe = _recipe(tmp_path, step_type)
     role = config.role
     first, before, after, calls = _run(config, recipe, tmp_path / "a.sqlite", role)
     # never mutates its input
