@@ -144,6 +144,8 @@ def test_export_writes_verified_pairs_as_chat_data_with_the_verifier_evidence(tm
     ("code", "  - {type: verifiable.problems, source: humaneval}\n"
              "  - {type: verifiable.search, method: solver}\n  - {type: verifiable.verify}\n",
      "the code domain has no solver"),
+    ("code", "  - {type: verifiable.problems}\n  - {type: verifiable.search}\n"
+             "  - {type: verifiable.verify}\n", "has no problem generator; give source"),
     ("sat", SAT_STEPS.replace("options:", "source: tot-24, options:"),
      "source 'tot-24': the sat domain's sources are generated"),
 ])

@@ -116,6 +116,8 @@ class Domain:
     name: ClassVar[str] = "domain"
     cost_unit: ClassVar[str | None] = None
     real_source: ClassVar[str | None] = None
+    #: whether the domain has a problem generator (``source: generated``)
+    generates: ClassVar[bool] = True
     verifier: Verifier
 
     def problems(self, n: int, seed: int, **options: Any) -> list[Problem]:

@@ -215,6 +215,7 @@ class CodeDomain(Domain):
 
     name = "code"
     real_source = "humaneval"
+    generates = False
     cost_unit = None
     verifier = CodeVerifier()
 

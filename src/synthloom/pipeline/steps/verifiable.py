@@ -137,6 +137,9 @@ class ProblemsStep(StepConfig):
             ValueError: an unknown domain, source or option (the domain's message).
         """
         domain = domain_of(task)
+        if self.source == "generated" and not domain.generates:
+            raise ValueError(f"the {domain.name} domain has no problem generator; give "
+                             f"source: {domain.real_source}")
         if self.source != "generated":
             if self.source != domain.real_source:
                 known = ", ".join(["generated", *([domain.real_source] if domain.real_source
