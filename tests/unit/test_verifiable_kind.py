@@ -206,3 +206,15 @@ def test_pass_at_k_is_the_unbiased_estimate():
     assert pass_at_k(4, 1, 4) == 1.0 and pass_at_k(5, 2, 2) == pytest.approx(1 - 3 / 10)
     with pytest.raises(ValueError):
         pass_at_k(3, 1, 4)
+
+
+def test_verify_loop_real_set_held_out_starts_at_start_and_rounds_follow_it():
+    from synthloom.pipeline.verify_loop import _problem_sets
+
+    held, problems = _problem_sets(DOMAINS["game24"](), "tot-24", held_out=5, per_round=3,
+                                   rounds=2, seed=0, start=900, options={})
+    assert [p.source for p in held] == [f"tot-24#{i}" for i in range(901, 906)]
+    assert [p.source for p in problems(1)] == [f"tot-24#{i}" for i in range(909, 912)]
+    with pytest.raises(Exception, match="from --start 1360"):
+        _problem_sets(DOMAINS["game24"](), "tot-24", held_out=5, per_round=3, rounds=2,
+                      seed=0, start=1360, options={})

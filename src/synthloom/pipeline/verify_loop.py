@@ -48,16 +48,15 @@ def _problem_sets(domain: Domain, source: str, held_out: int, per_round: int, ro
     if source != domain.real_source:
         raise UserInputError(f"--source {source!r}: the {domain.name} domain's sources are "
                              f"generated{', ' + domain.real_source if domain.real_source else ''}")
-    count = domain.available(source, **options) or 0
-    everything = domain.problems(count, seed, source=source, **options)
-    need = start + held_out + per_round * rounds
-    if len(everything) < start + held_out + 1:
-        raise UserInputError(f"the {source} set has {len(everything)} problems; --start {start} "
-                             f"and --held-out {held_out} need more")
-    if len(everything) < need:
-        per_round = (len(everything) - start - held_out) // rounds
-    held = everything[start:start + held_out]
-    rest = everything[start + held_out:]
+    real_options = {**options, "start": start}
+    count = domain.available(source, **real_options) or 0
+    everything = domain.problems(count, seed, source=source, **real_options)
+    if len(everything) < held_out + 1:
+        raise UserInputError(f"the {source} set has {len(everything)} problems from --start "
+                             f"{start}; --held-out {held_out} needs more")
+    if len(everything) < held_out + per_round * rounds:
+        per_round = (len(everything) - held_out) // rounds
+    held, rest = everything[:held_out], everything[held_out:]
     return held, lambda r: rest[r * per_round:(r + 1) * per_round]
 
 
