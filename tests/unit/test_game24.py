@@ -13,6 +13,7 @@ from synthloom.operators.verify import game24
 from synthloom.operators.verify.base import DOMAINS, Verification, majority_vote
 from synthloom.operators.verify.game24 import (
     SOLVABLE_HANDS,
+    STANDARD_PROMPT,
     Game24Domain,
     Game24Verifier,
     solve_24,
@@ -145,7 +146,10 @@ def test_verifier_handles_huge_and_deep_input():
     ("Let me think.\n**Answer:** `(4 + 8) * (6 - 4)` = 24.", "(4 + 8) * (6 - 4)"),
     ("answer: 4 * (8 - 6 + 4).", "4 * (8 - 6 + 4)"),
     ("Answer: 6 × 4 × (8 ÷ 8)", "6 * 4 * (8 / 8)"),
-    ("(4 + 8) * (6 - 4) = 24", None),
+    ("(4 + 8) * (6 - 4) = 24", "(4 + 8) * (6 - 4)"),
+    ("We can do it.\n(4 + 8) * (6 - 4) = 24.\n", "(4 + 8) * (6 - 4)"),
+    ("**6 * 4 = 24**", "6 * 4"),
+    ("No way to make 24 here.", None),
     ("Answer:", None),
     ("", None),
 ])
@@ -159,13 +163,16 @@ def test_answer_key_and_majority_vote():
     assert majority_vote(keys) == 0
 
 
-def test_prompt_is_the_tot_standard_prompt():
+def test_prompt_is_the_tot_standard_prompt_as_chat_turns():
     problem = DOMAIN.problems(1, 0, source="tot-24", start=0)[0]
-    (message,) = DOMAIN.prompt(problem)
-    assert message["role"] == "user"
-    assert message["content"].startswith("Use numbers and basic arithmetic operations")
-    assert "Answer: (8 / 4 + 1) * 8 = 24\n" in message["content"]
-    assert message["content"].endswith("Input: 1 1 4 6\n")
+    messages = DOMAIN.prompt(problem)
+    assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * 5 + ["user"]
+    assert messages[0]["content"].startswith("Use numbers and basic arithmetic operations")
+    assert {"role": "assistant", "content": "Answer: (8 / 4 + 1) * 8 = 24"} in messages
+    assert messages[-1]["content"] == "Input: 1 1 4 6"
+    # the shots joined back are ToT's prompt text
+    assert "\n".join(m["content"] for m in messages) + "\n" == \
+        STANDARD_PROMPT.format(input="1 1 4 6")
     assert DOMAIN.solution_text(problem, "1 * 1 * 4 * 6") == "1 * 1 * 4 * 6 = 24"
 
 

@@ -76,6 +76,7 @@ Input: {input}
 '''
 
 _ANSWER_LINE = re.compile(r"^[\W_]*answer\W*?:(.*)$", re.IGNORECASE | re.MULTILINE)
+_EQUALS_24_LINE = re.compile(r"^(.*=\s*24)[\s.*`$]*$", re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
@@ -328,15 +329,22 @@ class Game24Domain(Domain):
         return None
 
     def prompt(self, problem: Problem) -> list[dict[str, str]]:
-        """ToT's 5-shot standard prompt (:data:`STANDARD_PROMPT`) for the four numbers, as
-        one user message."""
-        return [{"role": "user", "content": STANDARD_PROMPT.format(input=problem.text)}]
+        """ToT's 5-shot standard prompt (:data:`STANDARD_PROMPT`) as chat turns: its
+        instruction as the system message, each shot as a user ``Input: ...`` and an
+        assistant ``Answer: ... = 24``, then ``Input: <the four numbers>``. (As one user
+        message, a small chat model explains the shots instead of answering.)"""
+        instruction, *lines = STANDARD_PROMPT.format(input=problem.text).strip().split("\n")
+        messages = [{"role": "system", "content": instruction}]
+        for line in lines:
+            role = "user" if line.startswith("Input:") else "assistant"
+            messages.append({"role": role, "content": line})
+        return messages
 
     def candidate(self, answer: str) -> str | None:
-        """The expression on the first ``Answer:`` line (``= 24`` and what follows
-        dropped; markdown bold, backticks and ``$`` around it stripped); None when there is
-        no such line or it is empty."""
-        match = _ANSWER_LINE.search(answer)
+        """The expression on the first ``Answer:`` line or, with none, on the first line
+        that ends in ``= 24`` (``= 24`` and what follows dropped; markdown bold, backticks
+        and ``$`` around it stripped); None when there is no such line or it is empty."""
+        match = _ANSWER_LINE.search(answer) or _EQUALS_24_LINE.search(answer)
         if match is None:
             return None
         expression = expression_of(match.group(1).strip().strip("*`$ "))
