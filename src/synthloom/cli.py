@@ -12,7 +12,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -541,23 +541,37 @@ def verify_loop(
                               held_out=held_out, budget=budget, sizes=size_list, seed=seed,
                               progress=say)
         else:
-            result = llm_loop(domain, output, rounds=rounds, source=source, held_out=held_out,
-                              problems_per_round=per_round, start=start, samples=samples,
-                              exemplars=exemplars, temperature=temperature,
-                              max_tokens=max_tokens, seed=seed, model=model, base_url=base_url,
-                              progress=say)
+            with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(),
+                          MofNCompleteColumn(), TextColumn("problems"), TimeElapsedColumn(),
+                          console=console, transient=True) as bars:
+                phases: dict[str, Any] = {}
+
+                def on_answers(phase: str, done: int, total: int) -> None:
+                    if phase not in phases:
+                        phases[phase] = bars.add_task(phase, total=total)
+                    bars.update(phases[phase], completed=done)
+
+                result = llm_loop(domain, output, rounds=rounds, source=source,
+                                  held_out=held_out, problems_per_round=per_round, start=start,
+                                  samples=samples, exemplars=exemplars,
+                                  temperature=temperature, max_tokens=max_tokens, seed=seed,
+                                  model=model, base_url=base_url, progress=say,
+                                  on_answers=on_answers)
     except (UserInputError, ValueError) as e:
         _fail(str(e))
     except BackendError as e:
         _fail(f"{e}; answers so far are cached in {output}/cache.sqlite, rerun to continue",
               code=1)
     rows = result["rounds"]
+    # one row per measure, one column per round (a column per measure overflows a terminal)
     table = Table(title=f"verify-loop {domain} -> {output}")
-    keys = [k for k in rows[0] if not isinstance(rows[0][k], dict | list)] if rows else []
-    for key in keys:
-        table.add_column(key.replace("held_out_", "held-out "), justify="right")
+    table.add_column("measure")
     for row in rows:
-        table.add_row(*[_fmt(row.get(k)) for k in keys])
+        table.add_column(f"round {row.get('round')}", justify="right")
+    keys = [k for k in rows[0] if k != "round" and not isinstance(rows[0][k], dict | list)
+            ] if rows else []
+    for key in keys:
+        table.add_row(key.replace("held_out_", "held-out "), *[_fmt(row.get(key)) for row in rows])
     out.print(table)
     out.print(f"wrote {output / 'rounds.json'} and {output / 'data.jsonl'}")
 

@@ -186,9 +186,15 @@ def test_llm_bootstrap_shows_kept_pairs_as_exemplars_and_measures_a_fixed_held_o
     backend = ScriptedBackend(_game24_model(right=True))
     held = domain.problems(3, 0, source="tot-24", start=900)
     rounds = domain.problems(8, 1, source="tot-24", start=0)
+    answered: list[tuple[str, int, int]] = []
     result = llm_bootstrap(backend, domain, rounds=2, problems=lambda r: rounds[4 * r:4 * r + 4],
-                           held_out=held, samples=2, exemplars=2, seed=3)
+                           held_out=held, samples=2, exemplars=2, seed=3,
+                           on_answers=lambda *a: answered.append(a))
     assert [row["round"] for row in result.rows] == [0, 1]
+    # progress per phase, ending with every problem answered
+    assert {a[0] for a in answered} == {"round 0 held-out", "round 0 search",
+                                        "round 1 held-out", "round 1 search"}
+    assert ("round 1 search", 4, 4) in answered and ("round 0 held-out", 3, 3) in answered
     assert result.rows[0]["exemplars"] == 0 and result.rows[1]["exemplars"] == 2
     # round 1's prompts carry two verified exemplars as earlier chat turns
     later = [r for r in backend.requests if len(r.messages) > len(domain.prompt(held[0]))]

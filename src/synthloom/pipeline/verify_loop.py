@@ -114,7 +114,8 @@ def llm_loop(domain_name: str, output: Path, *, rounds: int = 4, source: str = "
              samples: int = 4, exemplars: int = 3, temperature: float = 0.8,
              max_tokens: int = 512, seed: int = 13, model: str | None = None,
              base_url: str | None = None, options: dict[str, Any] | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[str], None] | None = None,
+             on_answers: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """The LLM bootstrap loop on ``domain_name`` (``game24``, ``arithmetic``, ``code``),
     written to ``output``.
 
@@ -152,7 +153,8 @@ def llm_loop(domain_name: str, output: Path, *, rounds: int = 4, source: str = "
     try:
         result = llm_bootstrap(backend, domain, rounds=rounds, problems=problems, held_out=held,
                                samples=samples, exemplars=exemplars, temperature=temperature,
-                               max_tokens=max_tokens, seed=seed, progress=progress)
+                               max_tokens=max_tokens, seed=seed, progress=progress,
+                               on_answers=on_answers)
     finally:
         backend.close()
     _write(output, settings, result.rows, result.kept)

@@ -73,12 +73,19 @@ def pair_record(task: str, problem: Problem, answer: str, solution: str,
         verification=[verification.verdict(by)])
 
 
+def _phase(on_answers: Callable[[str, int, int], None] | None, phase: str
+           ) -> Callable[[int, int], None] | None:
+    if on_answers is None:
+        return None
+    return lambda done, total: on_answers(phase, done, total)
+
+
 def llm_bootstrap(backend: ChatBackend, domain: Domain, *, rounds: int,
                   problems: Callable[[int], list[Problem]], held_out: list[Problem],
                   samples: int = 4, exemplars: int = 3, temperature: float = 0.8,
                   top_p: float = 0.95, max_tokens: int = 512, seed: int = 0,
-                  task: str | None = None, progress: Callable[[str], None] | None = None
-                  ) -> LoopResult:
+                  task: str | None = None, progress: Callable[[str], None] | None = None,
+                  on_answers: Callable[[str, int, int], None] | None = None) -> LoopResult:
     """Run ``rounds`` rounds of search -> verify -> keep -> exemplars (module docstring).
 
     Args:
@@ -94,6 +101,8 @@ def llm_bootstrap(backend: ChatBackend, domain: Domain, *, rounds: int,
         seed: base seed (sampler seeds and exemplar draws derive from it).
         task: task name for the kept records (default ``<domain>_verified``).
         progress: called with one line per phase.
+        on_answers: called with ``(phase, problems answered, problems)`` as a search goes
+            (phase ``"round 0 held-out"``, ``"round 0 search"``, ...), for a progress bar.
 
     Returns:
         :class:`LoopResult`.
@@ -115,14 +124,16 @@ def llm_bootstrap(backend: ChatBackend, domain: Domain, *, rounds: int,
     for r in range(rounds):
         say(f"round {r}: held-out search ({len(held_out)} problems x {samples} samples)")
         measured = []
-        found = search.run([(f"held-out-{i}", p) for i, p in enumerate(held_out)], 0, shown)
+        found = search.run([(f"held-out-{i}", p) for i, p in enumerate(held_out)], 0, shown,
+                           _phase(on_answers, f"round {r} held-out"))
         for p, attempts in zip(held_out, found, strict=True):
             measured.append(search_measures(domain, attempts,
                                             verify_attempts(domain, p, attempts)))
         held = summarize(measured)
         todo = problems(r)
         say(f"round {r}: search on {len(todo)} new problems")
-        found = search.run([(f"round-{r}-{i}", p) for i, p in enumerate(todo)], 0, shown)
+        found = search.run([(f"round-{r}-{i}", p) for i, p in enumerate(todo)], 0, shown,
+                           _phase(on_answers, f"round {r} search"))
         kept = verified = attempted = spent = 0
         for p, attempts in zip(todo, found, strict=True):
             spent += sum(a.tokens_out for a in attempts)

@@ -15,7 +15,7 @@ round's search without training weights.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,15 +110,26 @@ class LLMSearch:
         return sha256_text(stable_json(with_exemplars(self.domain, problem, exemplars)))
 
     def run(self, items: Sequence[tuple[str, Problem]], attempt: int = 0,
-            exemplars: Sequence[tuple[Problem, str]] = ()) -> list[list[Attempt]]:
+            exemplars: Sequence[tuple[Problem, str]] = (),
+            on_answers: Callable[[int, int], None] | None = None) -> list[list[Attempt]]:
         """k attempts for each ``(key, problem)``, in order.
+
+        Args:
+            on_answers: called with ``(problems answered, problems)`` after each group of
+                problems is answered (requests go to the backend a few problems at a time,
+                enough to fill its batch).
 
         Raises:
             BackendError: the backend failed a request after its own retries.
         """
-        requests = [r for key, problem in items
-                    for r in self.requests(key, problem, attempt, exemplars)]
-        answers = self.backend.chat(requests)
+        group = max(1, 32 // self.samples)
+        answers: list[Any] = []
+        for start in range(0, len(items), group):
+            answers += self.backend.chat(
+                [r for key, problem in items[start:start + group]
+                 for r in self.requests(key, problem, attempt, exemplars)])
+            if on_answers is not None:
+                on_answers(min(start + group, len(items)), len(items))
         out: list[list[Attempt]] = []
         for p in range(len(items)):
             attempts = []
