@@ -57,6 +57,13 @@ EXAMPLES: dict[str, dict] = {
     "verifiable.verify": {},
     "verifiable.word_problem": {},
     "verifiable.text_check": {},
+    "dialogue.subtopics": {"count": 3},
+    "dialogue.personas": {"count": 3},
+    "dialogue.drafts": {},
+    "dialogue.write": {"max_tokens": 200},
+    "dialogue.summary": {},
+    "tools.sample": {"size": [2, 3]},
+    "tool_dialogue.generate": {"turns": [2, 2]},
 }
 
 #: the verifiable steps run on a recipe of this domain
@@ -72,6 +79,12 @@ def respond(request: ChatRequest | CompletionRequest) -> str:
         return f"Please tell me about note number {seed % 1000} and its {seed % 7} parts."
     schema = json.dumps(request.json_schema or {})
     user = request.messages[-1]["content"]
+    if '"turns"' in schema:  # a ToolFlow dialogue plan over the tools listed
+        names = re.findall(r"^- (\w+)\(", user, re.M)
+        return json.dumps({"turns": [
+            {"kind": "tool", "request": f"use {names[seed % len(names)]} now",
+             "tools": [names[seed % len(names)]]},
+            {"kind": "chit_chat", "request": "say thanks", "tools": []}]})
     if '"answer"' in schema and "yes" in schema:  # Self-Instruct: a classification task?
         return json.dumps({"answer": "no"})
     if '"class_label"' in schema:
@@ -101,11 +114,41 @@ def respond(request: ChatRequest | CompletionRequest) -> str:
         return json.dumps({"label": "alpha" if "alpha" in user else "beta"})
     if "concrete situations" in user:
         return "\n".join(f"situation {i} number {seed % 97} happens here" for i in range(3))
+    dialogue = _dialogue_answer(user, seed)
+    if dialogue is not None:
+        return dialogue
     label = re.search(r"(alpha|beta)", user)
     return f"A note about {label.group(1) if label else 'alpha'} with number {seed % 1000} in it."
 
 
+def _dialogue_answer(user: str, seed: int) -> str | None:
+    """The dialogue steps' prompts (DiaSynth): lists, a dialogue, a summary; else None."""
+    if user.rstrip().endswith(("Subtopics:", "People:")):
+        people = user.rstrip().endswith("People:")
+        return "\n".join(f"{i + 1}. {['Maya', 'Tom', 'Lena', 'Omar'][i]}, a person number "
+                         f"{(seed + i) % 997} {'who likes ' * people}thing {i}"
+                         for i in range(4))
+    names = re.search(r"the names (\S+) and (\S+) only", user)
+    if "<dialogue>" in user and names:
+        a, b = names.groups()
+        return (f"<cot>\nformality: casual\nlocation: place {seed % 7}\n</cot>\n<dialogue>\n"
+                + "\n".join(f"{(a, b)[i % 2]}: turn {i} number {seed % 1000}"
+                            for i in range(4)) + "\n</dialogue>")
+    if user.startswith("Summarise this conversation"):
+        return f"They talk about number {seed % 1000}."
+    return None
+
+
 def _recipe(tmp_path, step_type: str = "") -> Recipe:
+    if step_type.startswith(("tools.", "tool_dialogue.")):
+        return Recipe.model_validate({
+            "task": {"name": "toy", "kind": "tool_dialogue", "description": "Toy helper."},
+            "steps": [{"type": "tools.sample"}, {"type": "tool_dialogue.generate"}]})
+    if step_type.startswith("dialogue."):  # a dialogue recipe whose topics are the labels
+        return Recipe.model_validate({
+            "task": {"name": "toy", "kind": "dialogue", "description": "Toy talks.",
+                     "topics": list(LABELS)},
+            "steps": [{"type": "dialogue.drafts"}, {"type": "dialogue.write"}]})
     if step_type in VERIFIABLE_DOMAINS:
         domain = VERIFIABLE_DOMAINS[step_type]
         return Recipe.model_validate({
@@ -159,11 +202,24 @@ def _records(role: str, step_type: str = "") -> list[Record]:
             inputs = {"prompt": f"What is special about {label} number {i}?"}
         if step_type == "instruction.responses":  # an instruction draft carries its task
             inputs = {"instruction": f"Explain {label} number {i} in one sentence."}
+        outputs = {}
+        if step_type.startswith("tool_dialogue."):  # a sampled tool set
+            inputs = {"tools": [("list_accounts", "get_balance"),
+                                ("list_events", "create_event")][i % 2]}
+        if step_type.startswith("dialogue."):  # a dialogue draft, or a written dialogue
+            inputs = {"topic": label, "subtopic": f"{label} part {i}",
+                      "personas": ["Maya, a nurse", "Tom, a carpenter"]}
+            if role == "transform":
+                outputs = {"speakers": ["Maya", "Tom"], "messages": [
+                    {"role": ("user", "assistant")[k % 2], "content": f"turn {k} of {i}"}
+                    for k in range(4)]}
         out.append(Record(
             id=f"plan-{i}", task="toy", origin=Origin.synthetic, inputs=inputs,
             provenance=Provenance(plan=Plan(id=f"plan-{i}", context="place 1"),
                                   instance_seed=f"situation {i}", target_label=label,
                                   operators=[planned])))
+        if outputs:
+            out[-1] = out[-1].model_copy(update={"outputs": outputs})
     return out
 
 
@@ -177,6 +233,13 @@ ARTIFACTS = {"unit": "note", "contexts": {"alpha": ["place 1"], "beta": ["place 
                                                 "Rewrite this sentence in the passive voice.",
                                                 "Is this review positive or negative?"])]},
              "personas": ["a retired teacher who bakes", "a student who cycles to work"],
+             "subtopics": {"topics": {"alpha": ["alpha at home", "alpha at work"],
+                                      "beta": ["beta on a trip"]}},
+             "dialogue_personas": {"personas": {
+                 "alpha": {"alpha at home": ["Maya, a nurse", "Tom, a carpenter",
+                                             "Lena, a student"],
+                           "alpha at work": ["Omar, a driver", "Grace, a chef"]},
+                 "beta": {"beta on a trip": ["Ivan, a pilot", "Hana, a farmer"]}}},
              "seed_examples": [
                  {"id": "seed-1", "label": "alpha", "words": 11,
                   "text": "A note about alpha, number 1, with some words in it."},
