@@ -204,3 +204,30 @@ def test_bad_tool_folder_is_one_line_naming_the_tool_and_exit_2(tmp_path, tools,
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_judge_reads_the_tools_and_the_conversation_on_the_tool_dialogue_rubric(tmp_path):
+    judged = []
+
+    def respond(request):
+        if request.json_schema and "tool_use" in json.dumps(request.json_schema):
+            judged.append(request.messages[-1]["content"])
+            return json.dumps({"coherence": 4, "naturalness": 3, "tool_use": 5})
+        return responder()(request)
+
+    folder = _tools_folder(tmp_path)
+    path = _recipe(tmp_path, folder, n=1)
+    path.write_text(path.read_text() + "  - {type: judge.pointwise, action: score}\n")
+    run_recipe(load_recipe(path), tmp_path / "out", backend=ScriptedBackend(respond))
+    (record,) = read_jsonl(tmp_path / "out" / "data.jsonl")
+    assert judged and "Tools offered:" in judged[0] and "assistant calls" in judged[0]
+    assert record.verdict("judge").detail["scores"] == {"coherence": 4, "naturalness": 3,
+                                                        "tool_use": 5}
+
+
+def test_a_relative_tool_folder_is_read_from_the_recipe_folder(tmp_path, monkeypatch):
+    _tools_folder(tmp_path)
+    path = _recipe(tmp_path, "tools")
+    monkeypatch.chdir("/")
+    recipe = load_recipe(path)
+    assert recipe.steps[0].tools == str((tmp_path / "tools").resolve())

@@ -361,13 +361,15 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
 
 
 #: step types whose ``file`` is a path relative to the recipe file
-_FILE_STEPS = frozenset({"preference.prompts", "instruction.seed_pool", "personas.pool"})
+_FILE_STEPS = frozenset({"preference.prompts", "instruction.seed_pool", "personas.pool",
+                         "dialogue.write"})
 
 
 def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
     """Make relative file paths relative to ``folder``: taxonomy files (coverage section or
     steps), seed data files (seed_data section or steps; a named real source stays) and
-    and the ``file`` of the steps in :data:`_FILE_STEPS` (prompts, seed tasks, personas)."""
+    and the ``file`` of the steps in :data:`_FILE_STEPS` (prompts, seed tasks, personas),
+    and a ``tools.sample`` step's tool folder or OpenAPI file."""
     steps = data.get("steps")
     holders = [data.get("coverage"), data.get("seed_data")] + (
         steps if isinstance(steps, list) else [])  # a wrong type is the schema's error
@@ -381,6 +383,10 @@ def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
         if (holder.get("type") in _FILE_STEPS and isinstance(prompts, str)
                 and "\0" not in prompts and not Path(prompts).is_absolute()):
             holder["file"] = str((folder / prompts).resolve())
+        tools = holder.get("tools")
+        if (holder.get("type") == "tools.sample" and isinstance(tools, str)
+                and tools != "builtin" and "\0" not in tools and not Path(tools).is_absolute()):
+            holder["tools"] = str((folder / tools).resolve())
         is_seed_data = holder is data.get("seed_data") or holder.get("type") == "seed_data.sample"
         path = holder.get("path")
         if (is_seed_data and isinstance(path, str) and path not in REAL_SOURCES

@@ -106,3 +106,11 @@ class ToolDialogueTask(TaskSpec):
     def text_of(self, record: Record) -> str:
         """The conversation as text (:func:`dialogue_text`)."""
         return dialogue_text(record)
+
+    def judge_text(self, record: Record) -> str:
+        """What a judge reads: the tools offered (name and description) and the
+        conversation with its calls and results."""
+        tools = [f"- {(s.get('function') or {}).get('name')}: "
+                 f"{(s.get('function') or {}).get('description', '')}"
+                 for s in record.inputs.get("tool_specs") or []]
+        return "\n".join(["Tools offered:", *tools, "Conversation:", dialogue_text(record)])

@@ -13,7 +13,7 @@ and, for classification, the label, so one rubric serves any domain.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
@@ -141,6 +141,8 @@ class PointwiseJudge(Operator):
         max_attempts: answers requested per record before recording it as missing.
         seed: master seed.
         templates: overrides of :attr:`templates`.
+        content_of: record -> what the judge reads (None: the record's text, or its string
+            fields); kinds whose text is not one field give theirs (``judge_text``).
 
     Raises:
         ValueError: a bad rubric (see :func:`check_rubric`).
@@ -157,8 +159,10 @@ class PointwiseJudge(Operator):
     def __init__(self, backend: ChatBackend, description: str, unit: str,
                  criteria: list[Criterion], *, labels: Mapping[str, str] | None = None,
                  same_model_as_generator: bool = True, max_attempts: int = 3, seed: int = 0,
-                 templates: Mapping[str, str] | None = None) -> None:
+                 templates: Mapping[str, str] | None = None,
+                 content_of: Callable[[Record], str] | None = None) -> None:
         self.use_templates(templates)
+        self.content_of = content_of
         self.backend, self.description, self.unit = backend, description, unit
         self.criteria = check_rubric(list(criteria))
         self.labels = dict(labels or {})
@@ -178,9 +182,12 @@ class PointwiseJudge(Operator):
         return "\n".join(lines)
 
     def content(self, record: Record) -> str:
-        """What the judge reads: the text and, for a labelled record, its label."""
+        """What the judge reads: the kind's ``content_of`` (a dialogue with its personas),
+        else the text; and, for a labelled record, its label."""
         label = record.label or record.provenance.target_label
-        if record.text:
+        if self.content_of is not None:  # the kind says what a judge reads (a dialogue)
+            out = self.content_of(record)
+        elif record.text:
             out = f"{self.unit[:1].upper()}{self.unit[1:]}: {record.text}"
         else:  # kinds without one text: each string field on its own line
             out = "\n".join(f"{k[:1].upper()}{k[1:]}: {v}" for k, v in {

@@ -33,9 +33,27 @@ from pydantic import BaseModel, Field, ValidationError
 
 from synthloom.llm.base import BackendError, ChatBackend, ChatRequest, ChatResponse, SamplingParams
 from synthloom.operators.base import derived_seed
+from synthloom.operators.judge.pointwise import Criterion
 from synthloom.operators.tools.registry import Tool, ToolRegistry
 
 TurnKind = Literal["tool", "clarification", "chit_chat"]
+
+#: the default judge rubric of tool dialogues (``judge.pointwise``): coherence,
+#: naturalness of the user, and whether the calls fit the requests; anchored levels 1, 3, 5
+TOOL_DIALOGUE_CRITERIA: tuple[Criterion, ...] = (
+    Criterion(name="coherence", question="Does the {unit} hang together, each turn "
+              "following from the ones before, the replies using the tool results?",
+              levels={1: "disjointed, or replies that ignore the tool results",
+                      3: "mostly coherent, with odd or generic turns",
+                      5: "coherent from start to end, results used correctly"}),
+    Criterion(name="naturalness", question="Does the user sound like a real person asking "
+              "for help?", levels={1: "robotic or repeats the plan", 3: "plausible but stiff",
+                                   5: "natural, like a real user"}),
+    Criterion(name="tool_use", question="Are the right tools called, with arguments taken "
+              "from the conversation?",
+              levels={1: "wrong tools or invented arguments", 3: "partly right",
+                      5: "the right calls with the user's own details"}),
+)
 
 
 class PlanTurn(BaseModel):
@@ -398,6 +416,6 @@ def run_dialogues(backend: ChatBackend, dialogues: Sequence[ToolFlowDialogue]
     return [r if r is not None else DialogueResult(rejected="did not finish") for r in results]
 
 
-__all__ = ["AgentSettings", "DialoguePlan", "DialogueResult", "PlanTurn", "ToolFlowDialogue",
-           "check_plan", "plan_messages", "run_dialogues", "simulator_messages", "tool_line",
-           "user_messages"]
+__all__ = ["TOOL_DIALOGUE_CRITERIA", "AgentSettings", "DialoguePlan", "DialogueResult",
+           "PlanTurn", "ToolFlowDialogue", "check_plan", "plan_messages", "run_dialogues",
+           "simulator_messages", "tool_line", "user_messages"]

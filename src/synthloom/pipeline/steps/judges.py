@@ -66,6 +66,14 @@ class _PointwiseCut:
         return out
 
 
+def _kind_criteria() -> dict[str, tuple[Criterion, ...]]:
+    """Default rubrics of the chat kinds (their own operators define them)."""
+    from synthloom.operators.dialogue.diasynth import DIALOGUE_CRITERIA
+    from synthloom.operators.tools.agents import TOOL_DIALOGUE_CRITERIA
+
+    return {"dialogue": DIALOGUE_CRITERIA, "tool_dialogue": TOOL_DIALOGUE_CRITERIA}
+
+
 @register_step
 class PointwiseJudgeStep(StepConfig):
     """Score every finished record on a rubric with the judge backend (the recipe's
@@ -116,10 +124,11 @@ class PointwiseJudgeStep(StepConfig):
     def build(self, ctx: StepContext) -> Any:
         task = ctx.recipe.task
         labels = getattr(task, "labels", None)
-        criteria = self.criteria or default_criteria(labelled=labels is not None,
-                                                     kind=task.kind)
+        criteria = self.criteria or list(_kind_criteria().get(task.kind) or default_criteria(
+            labelled=labels is not None, kind=task.kind))
         judge = PointwiseJudge(
             ctx.judge, task.description, ctx.unit, criteria, labels=labels,
             same_model_as_generator=ctx.judge_is_generator, max_attempts=self.max_attempts,
-            seed=ctx.recipe.seed, templates=ctx.templates(PointwiseJudge))
+            seed=ctx.recipe.seed, templates=ctx.templates(PointwiseJudge),
+            content_of=getattr(task, "judge_text", None))
         return _PointwiseCut(self, judge)
