@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -223,6 +222,10 @@ def test_a_pointwise_judge_scores_dialogues_on_a_coherence_and_persona_rubric(tm
                                   f"action: score, criteria: {rubric}}}\n")
     asked = [r for r in backend.requests if r.json_schema]
     assert len(asked) == 2 and "persona_consistency" in asked[0].messages[-1]["content"]
+    # the judge reads the personas and the turns, not only the string fields
+    judged = asked[0].messages[-1]["content"]
+    assert "Persona of " in judged and "Conversation:" in judged
+    assert records[0].outputs["messages"][0]["content"] in judged
     for r in records:
         verdict = r.verdict("judge")
         assert set(verdict.detail["scores"]) == {"coherence", "persona_consistency"}
@@ -337,14 +340,10 @@ def test_the_shipped_recipe_loads_and_runs_on_the_scripted_model(tmp_path):
     assert isinstance(recipe.task, DialogueTask) and recipe.n == 12
     assert [s.type for s in recipe.steps] == [
         "dialogue.subtopics", "dialogue.personas", "dialogue.drafts", "dialogue.write",
-        "dialogue.summary", "filter.near_duplicates"]
+        "dialogue.summary", "filter.near_duplicates", "judge.pointwise"]
     assert recipe.steps[0].count == 3 and recipe.steps[1].count == 3
     assert recipe.steps[0].temperature == 0.1 and recipe.steps[3].temperature == 0.2
-    text = (Path("recipes") / "dialogue_diasynth.yaml").read_text()
-    head, judge = text.split("#  - type: judge.pointwise")
-    (tmp_path / "judged.yaml").write_text(  # the commented judge step, uncommented
-        head + "  - type: judge.pointwise" + re.sub(r"(?m)^#  ", "  ", judge))
-    assert load_recipe(tmp_path / "judged.yaml").steps[-1].criteria == list(DIALOGUE_CRITERIA)
+    assert recipe.steps[-1].criteria is None  # the dialogue kind's rubric by default
     manifest = run_recipe(recipe, tmp_path / "out", backend=ScriptedBackend(model()))
     assert manifest["accepted"] == 12 and manifest["kind"] == "dialogue"
     assert manifest["counts_per_label"] == {"a visit to the doctor": 6,
