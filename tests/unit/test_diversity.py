@@ -10,6 +10,7 @@ from synthloom.datasets import load_bbc_news
 from synthloom.evaluate.diversity import (
     distinct_n,
     label_balance,
+    mean_highest_rouge_l,
     self_bleu,
 )
 from synthloom.evaluate.leakage import ngram_leakage
@@ -97,3 +98,15 @@ def test_self_bleu_index_gives_nltk_scores_exactly() -> None:
             assert _bleu_against_others(pruned, hyp, i) == pytest.approx(want, abs=1e-12)
             checked += 1
     assert checked > 500
+
+
+def test_mean_highest_rouge_l_is_one_for_copies_and_low_for_unrelated_texts():
+    assert mean_highest_rouge_l(["the cat sat on the mat", "the cat sat on the mat"]) == 1.0
+    low = mean_highest_rouge_l(["the cat sat on the mat", "rain fell over hills today",
+                                "quiet engines hum at dawn"])
+    assert low is not None and low < 0.2
+    # the nearest text counts: one near-copy pair lifts both of its members
+    mixed = mean_highest_rouge_l(["the cat sat on the mat", "the cat sat on a mat",
+                                  "quiet engines hum at dawn"])
+    assert low < mixed < 1.0
+    assert mean_highest_rouge_l(["alone"]) is None

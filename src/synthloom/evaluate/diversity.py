@@ -159,6 +159,25 @@ def mean_nearest_neighbour_cosine(embeddings: np.ndarray, chunk: int = 1024) -> 
     return float(best.mean())
 
 
+def mean_highest_rouge_l(texts: Sequence[str]) -> float | None:
+    """Mean over texts of the highest ROUGE-L F1 to any other text of the set (DiaSynth's
+    diversity measure, Suresh et al., arXiv 2409.19020; lower is more diverse). Exact,
+    all ``n (n - 1) / 2`` pairs (``rouge-score``, no stemming), so meant for hundreds of
+    texts, not thousands. None for fewer than 2 texts."""
+    from rouge_score import rouge_scorer
+
+    n = len(texts)
+    if n < 2:
+        return None
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    best = [0.0] * n
+    for i in range(n):
+        for j in range(i + 1, n):
+            f = scorer.score(texts[i], texts[j])["rougeL"].fmeasure
+            best[i], best[j] = max(best[i], f), max(best[j], f)
+    return sum(best) / n
+
+
 def diversity_report(
     texts: Sequence[str], labels: Sequence[str], embeddings: np.ndarray | None = None
 ) -> dict[str, float | None]:
