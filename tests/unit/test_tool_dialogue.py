@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from synthloom.cli import app
 from synthloom.llm.base import ChatRequest, ChatResponse
-from synthloom.operators.tools.agents import ASSISTANT_SYSTEM, DialoguePlan
+from synthloom.operators.tools.agents import ASSISTANT_SYSTEM, grammar_schema, plan_schema
 from synthloom.operators.tools.registry import ToolRegistry
 from synthloom.pipeline.local import run_recipe
 from synthloom.pipeline.recipe import load_recipe
@@ -72,7 +72,7 @@ def responder(bad_arguments: int = 0):
 
     def respond(request: ChatRequest):
         system = request.messages[0]["content"]
-        if request.json_schema == DialoguePlan.model_json_schema():
+        if request.json_schema and "turns" in request.json_schema.get("properties", {}):
             names = re.findall(r"^- (\w+)\(", request.messages[-1]["content"], re.M)
             return json.dumps({"turns": [
                 {"kind": "tool", "request": f"use {names[0]} for me", "tools": [names[0]]},
@@ -231,3 +231,20 @@ def test_a_relative_tool_folder_is_read_from_the_recipe_folder(tmp_path, monkeyp
     monkeypatch.chdir("/")
     recipe = load_recipe(path)
     assert recipe.steps[0].tools == str((tmp_path / "tools").resolve())
+
+
+def test_decoding_schemas_drop_length_pattern_and_format_and_cap_arrays():
+    schema = {"type": "object", "properties": {
+        "code": {"type": "string", "maxLength": 400, "pattern": "^[A-Z]+$"},
+        "day": {"type": "string", "format": "date"},
+        "rows": {"type": "array", "items": {"type": "string", "minLength": 2}},
+        "pair": {"type": "array", "minItems": 5, "items": {"type": "integer"}}}}
+    simple = grammar_schema(schema)
+    text = json.dumps(simple)
+    assert "maxLength" not in text and "pattern" not in text and "format" not in text
+    assert simple["properties"]["rows"]["maxItems"] == 3
+    assert simple["properties"]["pair"]["maxItems"] == 5  # minItems wins
+    assert schema["properties"]["code"]["maxLength"] == 400  # the original is untouched
+    plan = plan_schema(["a_tool", "b_tool"])
+    items = plan["properties"]["turns"]["items"]["properties"]
+    assert items["tools"]["items"] == {"enum": ["a_tool", "b_tool"]}

@@ -102,6 +102,44 @@ class AgentSettings:
     max_call_rounds: int = 2
 
 
+#: the keywords dropped from a schema before it becomes a decoding grammar: llama.cpp
+#: expands ``maxLength: 400`` into 400 optional repeats (a plan then took minutes per
+#: answer), and ``pattern``/``format`` are checked after decoding anyway
+_GRAMMAR_DROPS = frozenset({"minLength", "maxLength", "pattern", "format", "$schema"})
+#: tokens the plan may take at least (six turns of JSON)
+PLAN_TOKENS = 400
+#: items per array in a constrained answer (a simulated result lists a few, not pages)
+GRAMMAR_MAX_ITEMS = 3
+
+
+def grammar_schema(schema: Any) -> Any:
+    """A copy of a JSON Schema fit for constrained decoding: string length, pattern and
+    format keywords removed, arrays capped at :data:`GRAMMAR_MAX_ITEMS` items (or their
+    ``minItems``, when larger). The answer is still validated against the full schema."""
+    if isinstance(schema, list):
+        return [grammar_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: grammar_schema(v) for k, v in schema.items() if k not in _GRAMMAR_DROPS}
+    if out.get("type") == "array" or "items" in out:
+        low = int(out.get("minItems", 0) or 0)
+        out["maxItems"] = max(low, min(int(out.get("maxItems", GRAMMAR_MAX_ITEMS)),
+                                       GRAMMAR_MAX_ITEMS))
+    return out
+
+
+def plan_schema(names: Sequence[str]) -> dict[str, Any]:
+    """The schema the plan is decoded under: 2-6 turns, each a ``kind``, a ``request`` and
+    ``tools`` drawn from ``names`` (lengths are checked by :class:`DialoguePlan`)."""
+    return {"type": "object", "required": ["turns"], "properties": {"turns": {
+        "type": "array", "minItems": 2, "maxItems": 6, "items": {
+            "type": "object", "required": ["kind", "request", "tools"], "properties": {
+                "kind": {"enum": ["tool", "clarification", "chit_chat"]},
+                "request": {"type": "string"},
+                "tools": {"type": "array", "maxItems": 3,
+                          "items": {"enum": list(names)}}}}}}}
+
+
 def tool_line(tool: Tool) -> str:
     """``name(param: type, ...) -> field, ...: description`` for prompts."""
     props = (tool.parameters or {}).get("properties") or {}
@@ -233,7 +271,8 @@ class ToolFlowDialogue:
 
     def _request(self, messages: Sequence[dict[str, Any]], *, temperature: float | None = None,
                  json_schema: dict[str, Any] | None = None, tools: bool = False,
-                 tool_choice: str | dict[str, Any] | None = None) -> ChatRequest:
+                 tool_choice: str | dict[str, Any] | None = None,
+                 max_tokens: int | None = None) -> ChatRequest:
         self._asked += 1
         self.result.stats["llm_calls"] += 1
         s = self.settings
@@ -242,7 +281,7 @@ class ToolFlowDialogue:
             tools=self.specs if tools else None, tool_choice=tool_choice,
             sampling=SamplingParams(
                 temperature=s.temperature if temperature is None else temperature,
-                max_tokens=s.max_tokens, seed=derived_seed("toolflow", self.seed, self.key,
+                max_tokens=max_tokens or s.max_tokens, seed=derived_seed("toolflow", self.seed, self.key,
                                                            self._asked)))
 
     def _fail(self, reason: str) -> DialogueResult:
@@ -252,7 +291,8 @@ class ToolFlowDialogue:
     def run(self) -> Conversation:
         """The dialogue as a generator of requests (driven by :func:`run_dialogues`)."""
         answer = yield self._request(plan_messages(self.description, self.tools, self.turns),
-                                     json_schema=DialoguePlan.model_json_schema())
+                                     json_schema=plan_schema(self.names),
+                                     max_tokens=max(PLAN_TOKENS, self.settings.max_tokens))
         if isinstance(answer, BackendError):
             return self._fail(f"plan: {answer}")
         try:
@@ -375,7 +415,8 @@ class ToolFlowDialogue:
             for _attempt in range(2):
                 answer = yield self._request(simulator_messages(tool, _arguments(call)),
                                              temperature=self.settings.tool_temperature,
-                                             json_schema=tool.returns or {"type": "object"})
+                                             json_schema=grammar_schema(
+                                                 tool.returns or {"type": "object"}))
                 if isinstance(answer, BackendError):
                     continue
                 if not self.registry.validate_result(tool.name, answer.text or ""):
@@ -416,6 +457,7 @@ def run_dialogues(backend: ChatBackend, dialogues: Sequence[ToolFlowDialogue]
     return [r if r is not None else DialogueResult(rejected="did not finish") for r in results]
 
 
-__all__ = ["TOOL_DIALOGUE_CRITERIA", "AgentSettings", "DialoguePlan", "DialogueResult",
-           "PlanTurn", "ToolFlowDialogue", "check_plan", "plan_messages", "run_dialogues",
-           "simulator_messages", "tool_line", "user_messages"]
+__all__ = ["GRAMMAR_MAX_ITEMS", "TOOL_DIALOGUE_CRITERIA", "AgentSettings", "DialoguePlan",
+           "DialogueResult", "PlanTurn", "ToolFlowDialogue", "check_plan", "grammar_schema",
+           "plan_messages", "plan_schema", "run_dialogues", "simulator_messages", "tool_line",
+           "user_messages"]
