@@ -281,8 +281,8 @@ class ToolFlowDialogue:
             tools=self.specs if tools else None, tool_choice=tool_choice,
             sampling=SamplingParams(
                 temperature=s.temperature if temperature is None else temperature,
-                max_tokens=max_tokens or s.max_tokens, seed=derived_seed("toolflow", self.seed, self.key,
-                                                           self._asked)))
+                max_tokens=max_tokens or s.max_tokens,
+                seed=derived_seed("toolflow", self.seed, self.key, self._asked)))
 
     def _fail(self, reason: str) -> DialogueResult:
         self.result.rejected = reason
