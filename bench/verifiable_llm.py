@@ -14,7 +14,8 @@ embedded 0.5B model, and a rerun reads every answer from the caches)::
   on the ones after them).
 - ``arithmetic``: ``synthloom generate recipes/verifiable_arithmetic.yaml`` (the model
   rewrites the program's statement; a second solve must reach the program's answer), then
-  the model solves the texts that passed, k samples each.
+  the model solves the texts that passed, k samples each; as a control, the same second
+  solve (temperature 0) runs on the program's own dry statements.
 
 Accuracy measures, over a fixed set of problems: ``pass@1`` (unbiased, from k samples),
 ``first sample`` (one draw), ``majority vote`` (the most common answer among k, no
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from synthloom.api import evaluate, generate, read_run
+from synthloom.llm.base import ChatRequest, SamplingParams
 from synthloom.operators.verify import DOMAINS, Problem
 from synthloom.operators.verify.search import (
     LLMSearch,
@@ -41,6 +43,7 @@ from synthloom.operators.verify.search import (
 from synthloom.pipeline.backends import make_backend
 from synthloom.pipeline.recipe import BackendConfig
 from synthloom.pipeline.verify_loop import llm_loop
+from synthloom.records import read_jsonl
 
 COLUMNS = ("set", "problems", "k", "pass@1", "first sample", "majority vote",
            "verifier-selected", "seconds")
@@ -89,13 +92,25 @@ def arithmetic(folder: Path, n: int, samples: int, model: str | None, seed: int,
         search = LLMSearch(backend, domain, samples=samples, temperature=0.8, max_tokens=384,
                            seed=seed)
         found = search.run([(f"written-{i}", p) for i, p in enumerate(problems)])
+        # control: the same second solve on the program's own (dry) statements, so a low
+        # pass rate of the written texts can be told apart from a weak second solver
+        dry = [(str(d.inputs["problem"]), dict(d.inputs["spec"]))
+               for d in read_jsonl(folder / "texts" / "drafts.jsonl")]
+        answers = backend.chat([ChatRequest(
+            messages=tuple(domain.expression_prompt(text)),
+            sampling=SamplingParams(temperature=0.0, max_tokens=80, seed=seed))
+            for text, _ in dry])
+        dry_passed = sum(domain.check_text(spec, text, getattr(a, "text", None)).passed
+                         for (text, spec), a in zip(dry, answers, strict=True))
     finally:
         backend.close()
     measured = summarize([search_measures(domain, a, verify_attempts(domain, p, a))
                           for p, a in zip(problems, found, strict=True)])
     texts = {"drafted": summary.get("generated"), "kept": summary.get("kept"),
              "text_checked": summary.get("text_checked"),
-             "rejections": summary.get("rejections")}
+             "rejections": summary.get("rejections"),
+             "program_statements_checked": len(dry),
+             "program_statements_passed": dry_passed}
     return [_row("arithmetic, LLM-written texts that passed the second solve", measured,
                  time.perf_counter() - started)], texts
 
