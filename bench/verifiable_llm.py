@@ -80,7 +80,7 @@ def arithmetic(folder: Path, n: int, samples: int, model: str | None, seed: int,
     recipe = Path(__file__).resolve().parent.parent / "recipes" / "verifiable_arithmetic.yaml"
     say(f"arithmetic: generating {n} word problems from {recipe.name}")
     generate(recipe, folder / "texts", n=n, model=model, resume=True)
-    summary = evaluate(folder / "texts")
+    summary = evaluate(folder / "texts", None)
     written = read_run(folder / "texts")
     say(f"arithmetic: solving {len(written)} written problems x {samples} samples")
     domain = DOMAINS["arithmetic"]()
