@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 
 from synthloom.cli import app
 from synthloom.llm.base import ChatRequest, ChatResponse
-from synthloom.operators.tools.agents import ASSISTANT_SYSTEM, grammar_schema, plan_schema
+from synthloom.operators.tools.agents import (
+    ASSISTANT_SYSTEM,
+    REPLY_SYSTEM,
+    grammar_schema,
+    looks_like_call,
+    plan_schema,
+)
 from synthloom.operators.tools.registry import ToolRegistry
 from synthloom.pipeline.local import run_recipe
 from synthloom.pipeline.recipe import load_recipe
@@ -77,13 +83,13 @@ def responder(bad_arguments: int = 0):
             return json.dumps({"turns": [
                 {"kind": "tool", "request": f"use {names[0]} for me", "tools": [names[0]]},
                 {"kind": "chit_chat", "request": "say thanks", "tools": []}]})
-        if system.startswith("You play the user"):
+        if system.startswith("You write the messages that a person types"):
             wanted = request.messages[-1]["content"]
             return "Thanks a lot!" if "say thanks" in wanted else "Could you help me, please?"
         if system.startswith("You simulate the tool `"):
             name = system.split("`")[1]
             return json.dumps(RESULTS[name])
-        assert system == ASSISTANT_SYSTEM
+        assert system in (ASSISTANT_SYSTEM, REPLY_SYSTEM)
         last = request.messages[-1]
         if last["role"] == "tool" or not request.tools:
             return "Here is what I found."
@@ -248,3 +254,26 @@ def test_decoding_schemas_drop_length_pattern_and_format_and_cap_arrays():
     plan = plan_schema(["a_tool", "b_tool"])
     items = plan["properties"]["turns"]["items"]["properties"]
     assert items["tools"]["items"] == {"enum": ["a_tool", "b_tool"]}
+
+
+@pytest.mark.parametrize("text, call", [
+    ('{"name": "pay_bill", "arguments": {"amount": 5}}', True),
+    ('```json\n{"status": "ok"}\n```', True),
+    ("<tool_call>{}</tool_call>", True),
+    ("Your payment of 5 euros went through.", False),
+])
+def test_a_reply_in_json_or_a_written_out_call_is_not_words(text, call):
+    assert looks_like_call(text) is call
+
+
+def test_a_reply_written_as_json_is_asked_again_then_fails_the_turn(tmp_path):
+    base = responder()
+
+    def respond(request):
+        if request.messages[0]["content"] == REPLY_SYSTEM or (
+                request.messages[-1]["role"] == "tool"):
+            return '{"name": "find_item", "arguments": {"query": "mug"}}'
+        return base(request)
+
+    records, rejected, _ = _run(tmp_path, respond, n=1)
+    assert not records and "not words" in rejected[0].rejected.reason

@@ -130,13 +130,14 @@ def grammar_schema(schema: Any) -> Any:
 
 def plan_schema(names: Sequence[str]) -> dict[str, Any]:
     """The schema the plan is decoded under: 2-6 turns, each a ``kind``, a ``request`` and
-    ``tools`` drawn from ``names`` (lengths are checked by :class:`DialoguePlan`)."""
+    1-3 ``tools`` drawn from ``names`` (a chit-chat turn's are ignored; lengths are checked
+    by :class:`DialoguePlan`)."""
     return {"type": "object", "required": ["turns"], "properties": {"turns": {
         "type": "array", "minItems": 2, "maxItems": 6, "items": {
             "type": "object", "required": ["kind", "request", "tools"], "properties": {
                 "kind": {"enum": ["tool", "clarification", "chit_chat"]},
                 "request": {"type": "string"},
-                "tools": {"type": "array", "maxItems": 3,
+                "tools": {"type": "array", "minItems": 1, "maxItems": 3,
                           "items": {"enum": list(names)}}}}}}}
 
 
@@ -166,8 +167,9 @@ def plan_messages(description: str, tools: Sequence[Tool], turns: int) -> list[d
          "- kind \"chit_chat\": small talk or a question answered without tools "
          "(\"tools\": []).\n"
          "Use at least two different tools, and make the turns follow from each other. "
-         "Write each request as a short description of what the user wants, with concrete "
-         "values (names, dates, amounts)."}]
+         "Write each request in plain words, as what the person wants (for example "
+         "\"find a flight from Lyon to Oslo on 3 May\"), with concrete values (names, "
+         "dates, amounts), never a function call or a tool name."}]
 
 
 def check_plan(plan: DialoguePlan, names: Sequence[str]) -> str | None:
@@ -197,25 +199,38 @@ def _transcript(messages: Sequence[dict[str, Any]]) -> str:
 
 def user_messages(history: Sequence[dict[str, Any]], request: str,
                   mode: Literal["ask", "vague", "answer"]) -> list[dict[str, str]]:
-    """The user agent's prompt: the conversation so far (user and assistant text only) and
-    what the user wants now; ``vague`` leaves out a detail, ``answer`` gives it."""
-    how = {"ask": "Ask for it.",
-           "vague": "Ask for it, but leave out one detail the assistant will need (a date, "
-                    "a name, an amount or an id), so it has to ask you.",
-           "answer": "The assistant just asked you something: answer it with the detail, "
-                     "taken from what you want."}[mode]
+    """The user agent's prompt, framed as writing the user's message (a small model told
+    to "play the user" answers as the assistant): the conversation so far (user and
+    assistant text only) and what the user wants now; ``vague`` leaves out a detail,
+    ``answer`` gives it."""
+    how = {"ask": "The message asks for this.",
+           "vague": "The message asks for this but leaves out one detail the assistant will "
+                    "need (a date, a name, an amount or an id).",
+           "answer": "The assistant has just asked a question: the message answers it with "
+                     "the missing detail."}[mode]
     return [
-        {"role": "system", "content": "You play the user in a conversation with an AI "
-         "assistant. Write only the user's next message: first person, one to three "
-         "sentences, no role label, no quotation marks."},
+        {"role": "system", "content": "You write the messages that a person types to an AI "
+         "assistant. You write only the person's message, never the assistant's reply."},
         {"role": "user", "content": f"Conversation so far:\n{_transcript(history)}\n\n"
-         f"What you want now: {request}\n{how}"}]
+         f"What the person wants now: {request}\n{how}\nWrite the person's next message, in "
+         "the first person (for example \"Can you...\", \"I need...\"), one or two "
+         "sentences, with no function names. Reply with the message only."}]
 
 
 ASSISTANT_SYSTEM = ("You are a helpful assistant that can call tools. Call a tool when the "
                     "user's request needs one, with arguments taken from the conversation; "
                     "ask a short question when a required detail is missing; otherwise "
                     "answer directly.")
+#: the assistant's instruction when it must reply in words (no tools offered)
+REPLY_SYSTEM = ("You are a helpful assistant. Reply to the user in one to three plain "
+                "sentences, using the tool results above where they answer the request. "
+                "Do not write JSON, code or tool calls.")
+
+
+def looks_like_call(text: str) -> bool:
+    """True when a reply is JSON or a written-out tool call rather than words."""
+    head = text.lstrip().lstrip("`").removeprefix("json").lstrip()
+    return head.startswith(("{", "[")) or '"arguments"' in text or "<tool_call>" in text
 
 
 def simulator_messages(tool: Tool, arguments: dict[str, Any]) -> list[dict[str, str]]:
@@ -302,6 +317,9 @@ class ToolFlowDialogue:
         why = check_plan(plan, self.names)
         if why:
             return self._fail(f"plan: {why}")
+        for turn in plan.turns:  # small talk calls nothing, whatever the plan listed
+            if turn.kind == "chit_chat":
+                turn.tools = []
         self.result.plan = [t.model_dump() for t in plan.turns]
         self.result.stats["turns_planned"] = len(plan.turns)
         for index, turn in enumerate(plan.turns):
@@ -338,10 +356,16 @@ class ToolFlowDialogue:
         must_call = turn.kind == "tool"
         for call_round in range(self.settings.max_call_rounds + 1):
             last = call_round == self.settings.max_call_rounds
-            answer = yield self._request([{"role": "system", "content": ASSISTANT_SYSTEM},
+            answer = yield self._request([{"role": "system", "content": ASSISTANT_SYSTEM
+                                           if not last else REPLY_SYSTEM},
                                           *self.result.messages], tools=not last)
             if isinstance(answer, BackendError):
                 return f"assistant: {answer}"
+            if not answer.tool_calls and looks_like_call(answer.text or ""):
+                answer = yield self._request([{"role": "system", "content": REPLY_SYSTEM},
+                                              *self.result.messages])
+                if isinstance(answer, BackendError) or looks_like_call(answer.text or ""):
+                    return "assistant replied with JSON or a written-out call, not words"
             calls = answer.tool_calls or []
             if not calls and must_call and turn.tools:
                 self.result.stats["forced_calls"] += 1
@@ -371,10 +395,12 @@ class ToolFlowDialogue:
                 return failed
             must_call = False
         # the rounds ran out on a tool result: the assistant's reply, with no tools offered
-        answer = yield self._request([{"role": "system", "content": ASSISTANT_SYSTEM},
+        answer = yield self._request([{"role": "system", "content": REPLY_SYSTEM},
                                       *self.result.messages])
         if isinstance(answer, BackendError) or not (answer.text or "").strip():
             return "assistant: no reply after the tool results"
+        if looks_like_call(answer.text):
+            return "assistant replied with JSON or a written-out call, not words"
         self.result.messages.append({"role": "assistant", "content": answer.text.strip()})
         return None
 
@@ -457,7 +483,7 @@ def run_dialogues(backend: ChatBackend, dialogues: Sequence[ToolFlowDialogue]
     return [r if r is not None else DialogueResult(rejected="did not finish") for r in results]
 
 
-__all__ = ["GRAMMAR_MAX_ITEMS", "TOOL_DIALOGUE_CRITERIA", "AgentSettings", "DialoguePlan",
-           "DialogueResult", "PlanTurn", "ToolFlowDialogue", "check_plan", "grammar_schema",
-           "plan_messages", "plan_schema", "run_dialogues", "simulator_messages", "tool_line",
-           "user_messages"]
+__all__ = ["GRAMMAR_MAX_ITEMS", "REPLY_SYSTEM", "TOOL_DIALOGUE_CRITERIA", "AgentSettings",
+           "DialoguePlan", "DialogueResult", "PlanTurn", "ToolFlowDialogue", "check_plan",
+           "grammar_schema", "looks_like_call", "plan_messages", "plan_schema",
+           "run_dialogues", "simulator_messages", "tool_line", "user_messages"]
