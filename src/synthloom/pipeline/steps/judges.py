@@ -69,7 +69,7 @@ class _PointwiseCut:
 def _kind_criteria() -> dict[str, tuple[Criterion, ...]]:
     """Default rubrics of the chat kinds (their own operators define them)."""
     from synthloom.operators.dialogue.diasynth import DIALOGUE_CRITERIA
-    from synthloom.operators.tools.agents import TOOL_DIALOGUE_CRITERIA
+    from synthloom.operators.tools.plan import TOOL_DIALOGUE_CRITERIA
 
     return {"dialogue": DIALOGUE_CRITERIA, "tool_dialogue": TOOL_DIALOGUE_CRITERIA}
 
