@@ -139,7 +139,21 @@ class WrittenDialogue:
     failed_tries: list[str] = field(default_factory=list)
 
 
-class DialogueWriter(Operator):
+class _Sampled(Operator):
+    """An operator with ``temperature``, ``top_p``, ``max_tokens`` and ``max_attempts``."""
+
+    temperature: float
+    top_p: float
+    max_tokens: int
+    max_attempts: int
+
+    def sampling(self) -> dict[str, object]:
+        """Sampling values for provenance (seeds derive per dialogue and try)."""
+        return {"temperature": self.temperature, "top_p": self.top_p,
+                "max_tokens": self.max_tokens, "max_attempts": self.max_attempts}
+
+
+class DialogueWriter(_Sampled):
     """DiaSynth step 4: a two-speaker dialogue per :class:`DialogueSpec`, parsed with
     :func:`~synthloom.operators.dialogue.parsing.parse_dialogue`.
 
@@ -258,13 +272,9 @@ class DialogueWriter(Operator):
             pending = still
         return out
 
-    def sampling(self) -> dict[str, object]:
-        """Sampling values for provenance (seeds derive per dialogue and try)."""
-        return {"temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens, "max_attempts": self.max_attempts}
 
 
-class DialogueSummary(Operator):
+class DialogueSummary(_Sampled):
     """DiaSynth step 5: a summary of each dialogue from a 2-shot prompt (the two example
     dialogues and their summaries as earlier chat turns), temperature 0.3.
 
@@ -359,10 +369,6 @@ class DialogueSummary(Operator):
             pending = still
         return out
 
-    def sampling(self) -> dict[str, object]:
-        """Sampling values for provenance."""
-        return {"temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens, "max_attempts": self.max_attempts}
 
 
 __all__ = ["BUILTIN_EXAMPLE", "CHARACTERISTICS", "DIALOGUE_CRITERIA", "DialogueSpec",
