@@ -277,3 +277,20 @@ def test_a_reply_written_as_json_is_asked_again_then_fails_the_turn(tmp_path):
 
     records, rejected, _ = _run(tmp_path, respond, n=1)
     assert not records and "not words" in rejected[0].rejected.reason
+
+
+def test_the_reply_prompt_writes_the_calls_and_results_out_as_text():
+    from synthloom.operators.tools.agents import reply_messages
+
+    history = [{"role": "user", "content": "Find me a blue mug."},
+               {"role": "assistant", "content": "", "tool_calls": [
+                   {"id": "c1", "type": "function",
+                    "function": {"name": "find_item", "arguments": '{"query": "blue mug"}'}}]},
+               {"role": "tool", "tool_call_id": "c1", "name": "find_item",
+                "content": '{"item_id": "it-1", "price": 4.5}'}]
+    system, user = reply_messages(history)
+    assert system["content"] == REPLY_SYSTEM and user["role"] == "user"
+    text = user["content"]
+    assert "Person: Find me a blue mug." in text
+    assert 'Assistant called find_item({"query": "blue mug"})' in text
+    assert 'Result of find_item: {"item_id": "it-1", "price": 4.5}' in text

@@ -15,7 +15,8 @@ Per planned turn:
 4. the **tool simulator** returns each call's result, constrained to and validated against
    the tool's ``returns`` schema;
 5. the assistant may call again with the results in view (a chain), up to
-   ``max_call_rounds``, then writes its reply with no tools offered.
+   ``max_call_rounds``, then writes its reply with no tools offered, from the
+   conversation written out as text (:func:`reply_messages`).
 
 Each dialogue is a generator that yields one :class:`ChatRequest` at a time and receives
 its answer; :func:`run_dialogues` advances all of them together, so each backend call
@@ -87,6 +88,28 @@ def _transcript(messages: Sequence[dict[str, Any]]) -> str:
         elif m["role"] == "assistant" and m.get("content"):
             lines.append(f"Assistant: {m['content']}")
     return "\n".join(lines[-8:]) or "(the conversation starts now)"
+
+
+def reply_messages(history: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """The assistant's prompt when it must reply in words: the conversation written out as
+    text, calls and results included (``Assistant called name({...})``, ``Result of name:
+    {...}``). Given the raw chat with tool messages, a small model copies the call and
+    result JSON instead of replying."""
+    lines = []
+    for m in history:
+        if m["role"] == "user":
+            lines.append(f"Person: {m['content']}")
+        elif m["role"] == "tool":
+            lines.append(f"Result of {m.get('name')}: {m['content']}")
+        else:
+            lines += [f"Assistant called {c['function']['name']}({c['function']['arguments']})"
+                      for c in m.get("tool_calls") or []]
+            if m.get("content"):
+                lines.append(f"Assistant: {m['content']}")
+    return [{"role": "system", "content": REPLY_SYSTEM},
+            {"role": "user", "content": "Conversation so far:\n" + "\n".join(lines[-12:])
+             + "\n\nWrite the assistant's next reply to the person: one to three plain "
+             "sentences that use the results above. Reply with the sentences only."}]
 
 
 def user_messages(history: Sequence[dict[str, Any]], request: str,
@@ -248,14 +271,14 @@ class ToolFlowDialogue:
         must_call = turn.kind == "tool"
         for call_round in range(self.settings.max_call_rounds + 1):
             last = call_round == self.settings.max_call_rounds
-            answer = yield self._request([{"role": "system", "content": ASSISTANT_SYSTEM
-                                           if not last else REPLY_SYSTEM},
-                                          *self.result.messages], tools=not last)
+            answer = yield self._request(
+                reply_messages(self.result.messages) if last else
+                [{"role": "system", "content": ASSISTANT_SYSTEM}, *self.result.messages],
+                tools=not last)
             if isinstance(answer, BackendError):
                 return f"assistant: {answer}"
             if not answer.tool_calls and looks_like_call(answer.text or ""):
-                answer = yield self._request([{"role": "system", "content": REPLY_SYSTEM},
-                                              *self.result.messages])
+                answer = yield self._request(reply_messages(self.result.messages))
                 if isinstance(answer, BackendError) or looks_like_call(answer.text or ""):
                     return "assistant replied with JSON or a written-out call, not words"
             calls = answer.tool_calls or []
@@ -287,8 +310,7 @@ class ToolFlowDialogue:
                 return failed
             must_call = False
         # the rounds ran out on a tool result: the assistant's reply, with no tools offered
-        answer = yield self._request([{"role": "system", "content": REPLY_SYSTEM},
-                                      *self.result.messages])
+        answer = yield self._request(reply_messages(self.result.messages))
         if isinstance(answer, BackendError) or not (answer.text or "").strip():
             return "assistant: no reply after the tool results"
         if looks_like_call(answer.text):
@@ -378,4 +400,4 @@ def run_dialogues(backend: ChatBackend, dialogues: Sequence[ToolFlowDialogue]
 __all__ = ["GRAMMAR_MAX_ITEMS", "REPLY_SYSTEM", "TOOL_DIALOGUE_CRITERIA", "AgentSettings",
            "DialoguePlan", "DialogueResult", "PlanTurn", "ToolFlowDialogue", "check_plan",
            "grammar_schema", "looks_like_call", "plan_messages", "plan_schema",
-           "run_dialogues", "simulator_messages", "tool_line", "user_messages"]
+           "reply_messages", "run_dialogues", "simulator_messages", "tool_line", "user_messages"]
