@@ -379,8 +379,8 @@ def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
         if isinstance(holder.get("taxonomy"), str) and "\0" not in holder["taxonomy"]:
             t = Path(holder["taxonomy"])
             holder["taxonomy"] = str((t if t.is_absolute() else folder / t).resolve())
-        prompts = holder.get("file")
-        if (holder.get("type") in _FILE_STEPS and isinstance(prompts, str)
+        prompts, kind = holder.get("file"), holder.get("type")
+        if (isinstance(kind, str) and kind in _FILE_STEPS and isinstance(prompts, str)
                 and "\0" not in prompts and not Path(prompts).is_absolute()):
             holder["file"] = str((folder / prompts).resolve())
         tools = holder.get("tools")
