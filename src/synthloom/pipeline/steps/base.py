@@ -94,6 +94,31 @@ class StepContext:
                 if k.startswith(prefix)}
 
 
+class OneStratumDrafts:
+    """What a draft step's runtime object needs for a kind with one stratum (``"all"``):
+    quotas over the task's strata, the next strata to draft, and every draft's stratum.
+    Subclasses set ``self.ctx`` (a :class:`StepContext`)."""
+
+    ctx: StepContext
+
+    def quotas(self, n: int) -> dict[str, int]:
+        """``n`` records wanted, split over the task's strata."""
+        from synthloom.tasks import quotas
+
+        return quotas(self.ctx.recipe.task.strata(), n)
+
+    @staticmethod
+    def next_strata(quotas: dict[str, int], counts: dict[str, int], k: int) -> list[str]:
+        """Up to ``k`` more drafts of the one stratum, as many as are still missing."""
+        missing = sum(max(0, q - counts.get(s, 0)) for s, q in quotas.items())
+        return [next(iter(quotas))] * min(k, missing) if quotas else []
+
+    @staticmethod
+    def stratum_of_draft(draft: Any) -> str:
+        """Every draft counts toward ``"all"``."""
+        return "all"
+
+
 class PlanRun:
     """A plan step's runtime object: ``run(artifacts) -> JSON value`` over a function."""
 

@@ -27,10 +27,9 @@ from synthloom.operators.instruct.magpie import Magpie
 from synthloom.operators.instruct.pool import PoolItem
 from synthloom.operators.instruct.responses import RESPONSE_QUALITY, InstructionResponses
 from synthloom.operators.judge.pointwise import PointwiseJudge
-from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
+from synthloom.pipeline.steps.base import OneStratumDrafts, StepConfig, StepContext, register_step
 from synthloom.pipeline.steps.instruction_pool import POOL_ARTIFACTS, pool_items
 from synthloom.records import OperatorStep, Origin, Plan, Provenance, Record
-from synthloom.tasks import quotas
 from synthloom.tasks.instruction import user_text
 
 _KINDS = frozenset({"instruction"})
@@ -39,7 +38,7 @@ _KINDS = frozenset({"instruction"})
 _HUMAN = frozenset({"seed", "file"})
 
 
-class _InstructionDrafts:
+class _InstructionDrafts(OneStratumDrafts):
     """The draft step's runtime object: draft ``i`` carries pool item ``i`` (or nothing)."""
 
     def __init__(self, config: InstructionDraftsStep, ctx: StepContext) -> None:
@@ -65,18 +64,10 @@ class _InstructionDrafts:
         else:  # the generate step writes the instruction (Magpie): it uses the personas
             self.personas = [str(p) for p in artifacts.get("personas") or []]
 
-    def quotas(self, n: int) -> dict[str, int]:
-        return quotas(self.ctx.recipe.task.strata(), n)
-
     def max_drafts(self, n: int) -> int:
         """``n * max_drafts_factor``, and at most one draft per pool item."""
         most = int(n * self.config.max_drafts_factor)
         return most if self.items is None else min(most, len(self.items))
-
-    @staticmethod
-    def next_strata(quotas: dict[str, int], counts: dict[str, int], k: int) -> list[str]:
-        missing = sum(max(0, q - counts.get(s, 0)) for s, q in quotas.items())
-        return [next(iter(quotas))] * min(k, missing) if quotas else []
 
     def draft(self, index: int, stratum: str, stratum_index: int) -> Record:
         r = self.ctx.recipe
@@ -101,10 +92,6 @@ class _InstructionDrafts:
                       provenance=Provenance(recipe_sha256=self.recipe_sha256,
                                             plan=Plan(id=plan_id, persona=persona),
                                             parents=parents, operators=[step]))
-
-    @staticmethod
-    def stratum_of_draft(draft: Record) -> str:
-        return "all"
 
 
 @register_step

@@ -25,9 +25,8 @@ from synthloom.operators.base import derived_seed, identity_provenance, with_ste
 from synthloom.operators.tools.agents import AgentSettings, ToolFlowDialogue, run_dialogues
 from synthloom.operators.tools.graph import DEFAULT_THRESHOLD, ToolGraph
 from synthloom.operators.tools.registry import ToolRegistry
-from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
+from synthloom.pipeline.steps.base import OneStratumDrafts, StepConfig, StepContext, register_step
 from synthloom.records import OperatorStep, Origin, Plan, Provenance, Record, sha256_text
-from synthloom.tasks import quotas
 
 _KINDS = frozenset({"tool_dialogue"})
 
@@ -56,7 +55,7 @@ def graph_embedder() -> Any:
     return SentenceEmbedder(cache_path=None, quantized=False)
 
 
-class _Sample:
+class _Sample(OneStratumDrafts):
     """The sampling step's runtime object: draft ``i`` holds tool set ``i``."""
 
     def __init__(self, config: ToolSampleStep, ctx: StepContext) -> None:
@@ -71,16 +70,8 @@ class _Sample:
             raise UserInputError(f"tools.sample size {high} is more than the "
                                  f"{len(self.registry)} tools")
 
-    def quotas(self, n: int) -> dict[str, int]:
-        return quotas(self.ctx.recipe.task.strata(), n)
-
     def max_drafts(self, n: int) -> int:
         return int(n * self.config.max_drafts_factor)
-
-    @staticmethod
-    def next_strata(quotas: dict[str, int], counts: dict[str, int], k: int) -> list[str]:
-        missing = sum(max(0, q - counts.get(s, 0)) for s, q in quotas.items())
-        return [next(iter(quotas))] * min(k, missing) if quotas else []
 
     def tool_set(self, index: int) -> list[str]:
         """Tool set ``index`` (its size and members from its own derived seed)."""
@@ -106,10 +97,6 @@ class _Sample:
             origin=Origin.synthetic,
             provenance=Provenance(recipe_sha256=self.recipe_sha256, plan=Plan(id=plan_id),
                                   operators=[step]))
-
-    @staticmethod
-    def stratum_of_draft(draft: Record) -> str:
-        return "all"
 
 
 @register_step

@@ -23,9 +23,8 @@ from synthloom.errors import GenerationError
 from synthloom.operators.base import derived_seed, identity_provenance, with_step
 from synthloom.operators.verify import DOMAINS, Domain, Problem, Verification
 from synthloom.operators.verify.search import Attempt, LLMSearch, verify_attempts
-from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
+from synthloom.pipeline.steps.base import OneStratumDrafts, StepConfig, StepContext, register_step
 from synthloom.records import OperatorStep, Origin, Plan, Provenance, Record
-from synthloom.tasks import quotas
 
 _KINDS = frozenset({"verifiable"})
 
@@ -52,7 +51,7 @@ def problem_of(record: Record) -> Problem:
                    real=record.origin_of("problem") is Origin.real)
 
 
-class _Problems:
+class _Problems(OneStratumDrafts):
     """The problems step's runtime object: draft ``i`` holds problem ``i``."""
 
     def __init__(self, config: ProblemsStep, ctx: StepContext) -> None:
@@ -69,18 +68,10 @@ class _Problems:
             if not self.real:
                 raise GenerationError(f"the {self.config.source} problem set is empty")
 
-    def quotas(self, n: int) -> dict[str, int]:
-        return quotas(self.ctx.recipe.task.strata(), n)
-
     def max_drafts(self, n: int) -> int:
         """``n * max_drafts_factor``, and at most the size of a real problem set."""
         most = int(n * self.config.max_drafts_factor)
         return most if self.real is None else min(most, len(self.real))
-
-    @staticmethod
-    def next_strata(quotas: dict[str, int], counts: dict[str, int], k: int) -> list[str]:
-        missing = sum(max(0, q - counts.get(s, 0)) for s, q in quotas.items())
-        return [next(iter(quotas))] * min(k, missing) if quotas else []
 
     def problem(self, index: int) -> Problem:
         """Problem ``index``: the real set's, or generated from its own derived seed."""
@@ -103,10 +94,6 @@ class _Problems:
             field_origins={"problem": Origin.real, "spec": Origin.real} if p.real else {},
             provenance=Provenance(source=p.source, recipe_sha256=self.recipe_sha256,
                                   plan=Plan(id=plan_id), operators=[step]))
-
-    @staticmethod
-    def stratum_of_draft(draft: Record) -> str:
-        return "all"
 
 
 @register_step
