@@ -10,10 +10,17 @@ seconds per test on 2 cores.
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
-from synthloom.llm.base import BackendError, ChatRequest, CompletionRequest, SamplingParams
+from synthloom.llm.base import (
+    BackendError,
+    ChatRequest,
+    ChatResponse,
+    CompletionRequest,
+    SamplingParams,
+)
 from synthloom.llm.llamacpp import LlamaCppBackend
 from synthloom.llm.models import DEFAULT_MODEL
 from tests.e2e.conftest import SMALL_MODEL
@@ -129,3 +136,28 @@ def test_a_long_prompt_and_max_tokens_are_cut_to_the_context_as_sequentially() -
     assert (sequential.text, sequential.tokens_out) == (batched_answer.text,
                                                         batched_answer.tokens_out)
     assert sequential.tokens_in + sequential.tokens_out <= 256
+
+
+def test_top_logprobs_are_a_distribution_that_names_the_answer() -> None:
+    """With ``top_logprobs`` the answer carries, per generated token, that many tokens and
+    their log probabilities, most likely first, summing to at most 1; greedy decoding
+    emits the most likely one; the text equals the answer without logprobs; parallel=1
+    gets them too (a one-slot decoder is made for them)."""
+    backend = LlamaCppBackend.embedded(SMALL_MODEL, parallel=1)
+    question = ChatRequest(
+        messages=({"role": "user", "content": "Is the sky blue? Answer yes or no."},),
+        sampling=SamplingParams(temperature=0.0, max_tokens=4), top_logprobs=5)
+    try:
+        with_logprobs, without = backend.chat(
+            [question, question.model_copy(update={"top_logprobs": None})])
+    finally:
+        backend.close()
+    assert isinstance(with_logprobs, ChatResponse) and isinstance(without, ChatResponse)
+    assert with_logprobs.text == without.text and without.top_logprobs is None
+    steps = with_logprobs.top_logprobs
+    assert steps is not None and len(steps) == with_logprobs.tokens_out
+    for step in steps:
+        values = list(step.values())
+        assert 1 <= len(values) <= 5 and values == sorted(values, reverse=True)
+        assert all(v <= 0 for v in values) and sum(math.exp(v) for v in values) <= 1 + 1e-6
+    assert with_logprobs.text.startswith(next(iter(steps[0])).strip())

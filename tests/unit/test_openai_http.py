@@ -892,3 +892,25 @@ def test_truncated_completion_is_retried() -> None:
     assert isinstance(result, ChatResponse) and result.text == "done"
     assert len(rec.calls) == 3
     assert (b.usage.calls, b.usage.retries, b.usage.errors) == (1, 2, 0)
+
+
+def test_top_logprobs_are_asked_for_and_parsed() -> None:
+    logprobs = {"content": [
+        {"token": "No", "logprob": -0.1, "top_logprobs": [
+            {"token": "No", "logprob": -0.1}, {"token": "Yes", "logprob": -2.4}]},
+        {"token": ".", "logprob": -0.3, "top_logprobs": [{"token": ".", "logprob": -0.3}]},
+    ]}
+    b, rec = mocked(lambda i, path, body: httpx.Response(200, json={"choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "No."},
+         "finish_reason": "stop", "logprobs": logprobs}]}))
+
+    [asked, plain] = b.chat([ChatRequest(messages=({"role": "user", "content": "?"},),
+                                         top_logprobs=2), req("?")])
+
+    assert isinstance(asked, ChatResponse) and isinstance(plain, ChatResponse)
+    assert asked.top_logprobs == [{"No": -0.1, "Yes": -2.4}, {".": -0.3}]
+    assert plain.top_logprobs is None
+    bodies = {json.dumps(body["messages"]): body for _, body in rec.calls}
+    assert len(bodies) == 1  # same messages; tell the two requests apart by their fields
+    assert sorted("logprobs" in body for _, body in rec.calls) == [False, True]
+    assert [body.get("top_logprobs") for _, body in rec.calls if "logprobs" in body] == [2]

@@ -65,9 +65,14 @@ class ChatRequest(BaseModel):
             ``{"type": "function", "function": {"name": str}}`` (forces that tool; the
             in-process backend then constrains the arguments to its ``parameters``
             schema). None leaves it to the backend (``"auto"`` when tools are given).
+        top_logprobs: if set (1-20), the answer carries, for each generated token, the
+            ``top_logprobs`` most likely tokens and their natural-log probabilities under
+            the model's raw distribution (before temperature, top-p or a grammar), as
+            OpenAI's ``logprobs``/``top_logprobs``. Teacher labelling reads label
+            probabilities from them. None asks for none.
 
-    ``tools`` and ``tool_choice`` are left out of the cache key while None, so requests
-    without tools keep the keys they had before these fields existed.
+    ``tools``, ``tool_choice`` and ``top_logprobs`` are left out of the cache key while
+    None, so requests without them keep the keys they had before these fields existed.
 
     Raises:
         pydantic.ValidationError: ``tool_choice`` without ``tools``, or a
@@ -81,6 +86,7 @@ class ChatRequest(BaseModel):
     json_schema: dict[str, Any] | None = None
     tools: tuple[dict[str, Any], ...] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    top_logprobs: int | None = Field(default=None, ge=1, le=20)
 
     @model_validator(mode="after")
     def _tool_choice_names_a_tool(self) -> ChatRequest:
@@ -135,6 +141,9 @@ class ChatResponse(BaseModel):
             "function", "function": {"name": str, "arguments": <JSON text>}}]``; None
             when it made none (and always for raw completions). ``text`` then holds
             whatever content came with them (often ``""``).
+        top_logprobs: when the request asked for them and the backend gives them, one
+            ``{token text: natural-log probability}`` per generated token, most likely
+            first; None otherwise (a backend without logprobs leaves it None).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -146,6 +155,7 @@ class ChatResponse(BaseModel):
     finish_reason: str = "stop"
     cached: bool = False
     tool_calls: list[dict[str, Any]] | None = None
+    top_logprobs: list[dict[str, float]] | None = None
 
 
 class BackendError(Exception):

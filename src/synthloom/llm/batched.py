@@ -58,6 +58,7 @@ class DecodeJob:
         seed: sampler seed (``None``: llama.cpp's default seed).
         stop: stop strings (the text is cut before the first one found).
         grammar: GBNF grammar text and root rule, or None.
+        top_logprobs: how many most likely tokens to report per generated token (0: none).
     """
 
     prompt: list[int]
@@ -71,12 +72,15 @@ class DecodeJob:
     min_p: float = 0.05
     typical_p: float = 1.0
     repeat_penalty: float = 1.1
+    top_logprobs: int = 0
 
 
 @dataclass
 class DecodeResult:
     """What one job produced: ``text``, ``finish_reason`` (``"stop"`` or ``"length"``),
-    token counts, and ``seconds`` from the job's start to its end (jobs overlap)."""
+    token counts, ``seconds`` from the job's start to its end (jobs overlap) and, when the
+    job asked, ``top_logprobs``: one ``{token text: natural-log probability}`` per
+    generated token, from the raw logits (before penalties, grammar and sampling)."""
 
     text: str
     finish_reason: str
@@ -84,6 +88,7 @@ class DecodeResult:
     tokens_out: int
     tokens_evaluated: int
     seconds: float
+    top_logprobs: list[dict[str, float]] | None = None
 
 
 @dataclass
@@ -99,6 +104,7 @@ class _Slot:
     waiting: bool = False
     next_token: int | None = None
     completion: list[int] = field(default_factory=list)
+    logprobs: list[dict[str, float]] = field(default_factory=list)
     evaluated: int = 0
     started: float = 0.0
 
@@ -207,6 +213,7 @@ class BatchedDecoder:
     def _assign(self, slot: _Slot, job: DecodeJob, index: int) -> None:
         slot.job, slot.index, slot.started = job, index, time.perf_counter()
         slot.completion, slot.next_token, slot.evaluated = [], None, 0
+        slot.logprobs = []
         slot.sampler = self._sampler(job, with_grammar=True)
         if job.grammar is not None and job.temperature == 0.0:
             slot.fast = self._sampler(job, with_grammar=False)
@@ -294,7 +301,9 @@ class BatchedDecoder:
         return DecodeResult(
             text=text, finish_reason=finish_reason, tokens_in=len(slot.job.prompt),
             tokens_out=len(slot.completion), tokens_evaluated=slot.evaluated,
-            seconds=time.perf_counter() - slot.started)
+            seconds=time.perf_counter() - slot.started,
+            top_logprobs=slot.logprobs[: len(slot.completion)] if slot.job.top_logprobs
+            else None)
 
     def _release(self, slot: _Slot) -> None:
         """Free the slot; its KV cells stay as a prefix cache until the slot is reused."""
@@ -314,6 +323,8 @@ class BatchedDecoder:
         also the best allowed token.
         """
         cpp = self._cpp
+        if slot.job.top_logprobs:
+            slot.logprobs.append(self._top_logprobs(batch_index, slot.job.top_logprobs))
         if slot.fast is None:
             return cpp.llama_sampler_sample(slot.sampler, self._ctx, batch_index)
         logits = np.ctypeslib.as_array(
@@ -330,6 +341,23 @@ class BatchedDecoder:
         cpp.llama_sampler_accept(slot.fast, token)
         cpp.llama_sampler_accept(slot.sampler, token)
         return token
+
+    def _top_logprobs(self, batch_index: int, k: int) -> dict[str, float]:
+        """The ``k`` most likely next tokens at ``batch_index`` and their natural-log
+        probabilities (log-softmax of the raw logits), most likely first; tokens whose
+        texts coincide keep the higher one."""
+        logits = np.ctypeslib.as_array(
+            self._cpp.llama_get_logits_ith(self._ctx, batch_index),
+            shape=(self._n_vocab,)).astype(np.float64)
+        top = np.argpartition(-logits, k)[:k]
+        top = top[np.argsort(-logits[top], kind="stable")]
+        peak = logits.max()
+        log_total = peak + np.log(np.exp(logits - peak).sum())
+        found: dict[str, float] = {}
+        for token in top:
+            text = self._llm.detokenize([int(token)]).decode("utf-8", errors="replace")
+            found.setdefault(text, float(logits[token] - log_total))
+        return found
 
     def _apply(self, chain: Any, logits: np.ndarray) -> int:
         """Run ``chain`` over every token's logit (without accepting); the selected id."""

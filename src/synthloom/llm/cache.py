@@ -31,16 +31,16 @@ from synthloom.records import sha256_text, stable_json
 
 # ChatRequest fields added after caches existed: left out of the key while None, so
 # a request that does not use them keeps the key it always had.
-_OMITTED_WHEN_NONE = ("tools", "tool_choice")
+_OMITTED_WHEN_NONE = ("tools", "tool_choice", "top_logprobs")
 
 
 def cache_key(identity: BackendIdentity, request: ChatRequest | CompletionRequest) -> str:
     """Hex sha256 over backend identity and every field of the request.
 
     Chat requests hash ``{"backend", "model", "model_sha256", "endpoint", "request"}``
-    with ``tools``/``tool_choice`` left out of ``"request"`` while None (the key of a
-    request without tools is the one it had before tools existed). Raw completions hash
-    the same identity with ``"kind": "completion"`` and ``"completion"`` instead of
+    with ``tools``, ``tool_choice`` and ``top_logprobs`` left out of ``"request"`` while
+    None (the key of a request without them is the one it had before they existed). Raw
+    completions hash the same identity with ``"kind": "completion"`` and ``"completion"`` instead of
     ``"request"``, so a completion never shares a key with a chat request, whatever
     their texts.
 

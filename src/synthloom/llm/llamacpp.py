@@ -131,6 +131,7 @@ class LlamaCppBackend:
             chat_format=chat_format,
             verbose=False,
         )
+        self._n_ctx = n_ctx
         self._decoder: BatchedDecoder | None = None
         if parallel > 1 if batched is None else batched:
             self._decoder = BatchedDecoder(self._llm, parallel, n_ctx, n_threads)
@@ -233,8 +234,14 @@ class LlamaCppBackend:
         (:class:`~synthloom.llm.batched.BatchedDecoder`), except those whose
         ``tool_choice`` names a function, which run in turn after them. Tools are
         rendered by the chat template and tool calls returned in
-        ``ChatResponse.tool_calls`` (see the module docstring).
+        ``ChatResponse.tool_calls`` (see the module docstring). A request with
+        ``top_logprobs`` needs the batched decoder, which is then made with one slot if
+        ``parallel`` is 1 (its answers equal the sequential path's); a forced function
+        call runs in turn and carries no logprobs.
         """
+        if self._decoder is None and any(r.top_logprobs for r in requests):
+            with self._lock:
+                self._decoder = BatchedDecoder(self._llm, 1, self._n_ctx, self.n_threads)
         if self._decoder is None:
             return self._run(requests, self._one)
         return self._batched(requests, self._chat_job, self._one)
@@ -253,7 +260,8 @@ class LlamaCppBackend:
             stop=list(captured.get("stop") or []),
             grammar=(grammar._grammar, grammar._root) if grammar is not None else None,
             top_k=captured["top_k"], min_p=captured["min_p"],
-            typical_p=captured["typical_p"], repeat_penalty=captured["repeat_penalty"])
+            typical_p=captured["typical_p"], repeat_penalty=captured["repeat_penalty"],
+            top_logprobs=request.top_logprobs or 0)
 
     def _complete_job(self, request: CompletionRequest) -> DecodeJob:
         """The decode job ``create_completion`` would run for a raw completion."""
@@ -305,6 +313,7 @@ class LlamaCppBackend:
                 choice = {"message": {"role": "assistant", "content": out.text},
                           "finish_reason": out.finish_reason}
                 fields = chat_choice_fields(choice, requests[i])
+                fields["top_logprobs"] = out.top_logprobs
             response = ChatResponse(tokens_in=out.tokens_in, tokens_out=out.tokens_out,
                                     seconds=out.seconds, **fields)
             self.usage.add(response, evaluated=out.tokens_evaluated)

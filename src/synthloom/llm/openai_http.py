@@ -347,6 +347,9 @@ class OpenAIHTTPBackend:
             body["tools"] = [dict(t) for t in request.tools]
             if request.tool_choice is not None:
                 body["tool_choice"] = request.tool_choice
+        if isinstance(request, ChatRequest) and request.top_logprobs is not None:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.top_logprobs
         return body
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
