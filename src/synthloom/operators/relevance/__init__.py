@@ -1,0 +1,1 @@
+"""Relevance operators: hybrid first-stage retrieval (BM25 + dense, reciprocal-rank fusion)."""
