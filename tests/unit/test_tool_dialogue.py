@@ -19,6 +19,7 @@ from synthloom.operators.tools.agents import (
     grammar_schema,
     looks_like_call,
     plan_schema,
+    spoken_text,
 )
 from synthloom.operators.tools.registry import ToolRegistry
 from synthloom.pipeline.local import run_recipe
@@ -264,6 +265,19 @@ def test_decoding_schemas_drop_length_pattern_and_format_and_cap_arrays():
 ])
 def test_a_reply_in_json_or_a_written_out_call_is_not_words(text, call):
     assert looks_like_call(text) is call
+
+
+@pytest.mark.parametrize("text, words", [
+    ("Person: The item is in your cart.", "The item is in your cart."),
+    ("Assistant: Person: Done.\nAssistant: Person: I need the minimum price.", "Done."),
+    ("**User:** Can you book it?", "Can you book it?"),
+    ("It costs $123.\nResult of find_product: {}", "It costs $123."),
+    ("Paid.\nAssistant called pay_bill({})", "Paid."),
+    ("Your appointment: Monday 9:00.", "Your appointment: Monday 9:00."),
+    ("Person:", ""),
+])
+def test_spoken_text_keeps_one_speakers_words(text, words):
+    assert spoken_text(text) == words
 
 
 def test_a_reply_written_as_json_is_asked_again_then_fails_the_turn(tmp_path):

@@ -26,6 +26,7 @@ carries one request per live dialogue (the embedded backend decodes them as one 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -140,6 +141,26 @@ ASSISTANT_SYSTEM = ("You are a helpful assistant that can call tools. Call a too
 REPLY_SYSTEM = ("You are a helpful assistant. Reply to the user in one to three plain "
                 "sentences, using the tool results above where they answer the request. "
                 "Do not write JSON, code or tool calls.")
+
+
+_LABELS = r"(?:person|assistant|user|you|customer|ai)"
+_COLON = r"(?::\**|\**\s*:)"  # "Name:", "**Name**:" or "**Name:**"
+_LEADING_LABEL = re.compile(rf"^\s*\**{_LABELS}{_COLON}\s*", re.IGNORECASE)
+_NEXT_SPEAKER = re.compile(rf"\n\s*\**(?:{_LABELS}|result of [\w.-]+){_COLON}|\n\s*assistant "
+                           r"called ", re.IGNORECASE)
+
+
+def spoken_text(text: str) -> str:
+    """One speaker's words from an answer written in the prompts' transcript format:
+    leading speaker labels removed (``"Person: Assistant: Hi"`` -> ``"Hi"``) and the text
+    cut where a line starts another speaker (``"Assistant:"``, ``"Person:"``, ``"Result
+    of name:"``, ``"Assistant called"``): a small model continues the transcript it was
+    shown. ``""`` when nothing is left."""
+    text = text.strip()
+    while (label := _LEADING_LABEL.match(text)) is not None:
+        text = text[label.end():]
+    cut = _NEXT_SPEAKER.search(text)
+    return (text[: cut.start()] if cut else text).strip()
 
 
 def looks_like_call(text: str) -> bool:
@@ -257,9 +278,9 @@ class ToolFlowDialogue:
     def _say(self, request: str, mode: Literal["ask", "vague", "answer"]
              ) -> Generator[ChatRequest, Answer, str | None]:
         answer = yield self._request(user_messages(self.result.messages, request, mode))
-        if isinstance(answer, BackendError) or not (answer.text or "").strip():
+        if isinstance(answer, BackendError) or not spoken_text(answer.text or ""):
             return f"user agent: {answer if isinstance(answer, BackendError) else 'empty'}"
-        self.result.messages.append({"role": "user", "content": answer.text.strip()})
+        self.result.messages.append({"role": "user", "content": spoken_text(answer.text)})
         return None
 
     def _turn(self, turn: PlanTurn) -> Generator[ChatRequest, Answer, str | None]:
@@ -294,7 +315,7 @@ class ToolFlowDialogue:
                 if not calls:
                     return "assistant made no tool call in a tool turn"
             if not calls:
-                text = (answer.text or "").strip()
+                text = spoken_text(answer.text or "")
                 if not text:
                     return "assistant: empty reply"
                 self.result.messages.append({"role": "assistant", "content": text})
@@ -311,11 +332,11 @@ class ToolFlowDialogue:
             must_call = False
         # the rounds ran out on a tool result: the assistant's reply, with no tools offered
         answer = yield self._request(reply_messages(self.result.messages))
-        if isinstance(answer, BackendError) or not (answer.text or "").strip():
+        if isinstance(answer, BackendError) or not spoken_text(answer.text or ""):
             return "assistant: no reply after the tool results"
         if looks_like_call(answer.text):
             return "assistant replied with JSON or a written-out call, not words"
-        self.result.messages.append({"role": "assistant", "content": answer.text.strip()})
+        self.result.messages.append({"role": "assistant", "content": spoken_text(answer.text)})
         return None
 
     def _calls(self, calls: list[dict[str, Any]], text: str | None
@@ -399,5 +420,5 @@ def run_dialogues(backend: ChatBackend, dialogues: Sequence[ToolFlowDialogue]
 
 __all__ = ["GRAMMAR_MAX_ITEMS", "REPLY_SYSTEM", "TOOL_DIALOGUE_CRITERIA", "AgentSettings",
            "DialoguePlan", "DialogueResult", "PlanTurn", "ToolFlowDialogue", "check_plan",
-           "grammar_schema", "looks_like_call", "plan_messages", "plan_schema",
+           "grammar_schema", "looks_like_call", "spoken_text", "plan_messages", "plan_schema",
            "reply_messages", "run_dialogues", "simulator_messages", "tool_line", "user_messages"]
