@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from synthloom.errors import UserInputError
+from synthloom.labelling import label  # noqa: F401  (``synthloom label``: teacher_label runs)
 from synthloom.llm.base import ChatBackend
 from synthloom.pipeline.local import ProgressCallback, run_recipe
 from synthloom.pipeline.recipe import Recipe, load_recipe, with_backend
@@ -293,7 +294,7 @@ def _seed_example_ids(run_dir: Path) -> list[str] | None:
         raise UserInputError(f"{path}: not a list of seed examples ({e})") from e
 
 
-__all__ = ["evaluate", "generate", "read_run", "run_recipe_of"]
+__all__ = ["evaluate", "generate", "label", "read_run", "run_recipe_of"]
 
 
 def calibrate(

@@ -1,4 +1,5 @@
-"""The ``synthloom`` command line: generate, evaluate, taxonomy, perturb, models.
+"""The ``synthloom`` command line: generate, label, evaluate, taxonomy, perturb, export,
+real, models.
 
 Bad input (a recipe field, a data file, an output directory, a model name) prints one
 line naming what is wrong and exits with code 2; Ctrl-C exits with 130 and the run
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import random
 import sys
 import warnings
 from pathlib import Path
@@ -121,6 +123,114 @@ def generate(
             "were accepted within the draft budget (the draft step's max_drafts_factor; for "
             "preference runs, also the number of prompts)[/]"
         )
+
+
+@app.command()
+def label(
+    source: Annotated[Path, typer.Argument(
+        help="File of real texts: JSONL, CSV or Parquet.", metavar="SOURCE")],
+    recipe_path: Annotated[Path, typer.Option(
+        "--recipe", "-r", help="A teacher_label recipe (YAML).", metavar="RECIPE")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
+    text_column: Annotated[str | None, typer.Option(
+        help="The file's text column (default: the recipe's, else text).")] = None,
+    test_labels: Annotated[str | None, typer.Option(
+        help="A column of human labels, kept apart: the teacher is scored on them. Without "
+             "it the file's labels are never read.", metavar="COLUMN")] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Label only the first N texts.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Embedded model name, or the server's model id.")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in OUTPUT.")] = False,
+) -> None:
+    """Label real, unlabelled texts with a teacher (LLM prompts and rules, combined by a
+    label model): one record per text, its label, label probabilities and trust weight."""
+    from synthloom.labelling import label as label_texts
+    from synthloom.labelling import with_source
+    from synthloom.pipeline.recipe import load_recipe
+
+    try:  # the recipe, the source and its columns are checked before anything is shown
+        recipe = with_source(load_recipe(recipe_path), source, text_column=text_column,
+                             test_labels=test_labels, limit=limit)
+        with Progress(
+            TextColumn("[bold]labelling[/]"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console,
+        ) as progress:
+            bar = progress.add_task("texts", total=None)
+
+            def on_progress(done: int, wanted: int, stats: dict) -> None:
+                progress.update(bar, total=wanted,
+                                completed=stats.get("accepted", 0) + stats.get("rejected", 0))
+
+            manifest = label_texts(recipe, None, output, model=model, base_url=base_url,
+                                   resume=resume, on_progress=on_progress)
+    except UserInputError as e:
+        _fail(str(e))
+    except (BackendError, GenerationError) as e:
+        _fail(f"{e}; finished records are kept in {output}, continue with --resume", code=1)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; continue with: synthloom label {source} --recipe {recipe_path} "
+              f"-o {output} --resume", code=130)
+    table = Table(title=f"{manifest['task']} -> {output}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("texts", "labelled", "label_model", "mean_trust_weight", "llm_calls",
+                "wall_seconds"):
+        table.add_row(key, str(manifest.get(key)))
+    table.add_row("counts_per_label", json.dumps(manifest["counts_per_label"]))
+    table.add_row("no label (by step)", json.dumps(manifest["abstained"]))
+    for name, row in manifest["labellers"].items():
+        table.add_row(f"  {name}", json.dumps(row))
+    out.print(table)
+    scores = manifest.get("teacher_test")
+    if scores:
+        human = manifest["human_labels"]
+        dev = (f"; {human['dev']} other human labels chose the label model"
+               if human["dev"] else "")
+        out.print(f"teacher on {scores['n']} human test labels ('{human['column']}'): "
+                  f"accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f} "
+                  f"(labelled {scores['coverage']:.0%}{dev})")
+
+
+@app.command()
+def real(
+    name: Annotated[str, typer.Argument(help="A named real source: bbc_news, vader_tweets, "
+                                              "vader_movie_reviews, ...", metavar="NAME")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write.")],
+    split: Annotated[str, typer.Option(
+        help="train, validation or test (the splits evaluate makes), or all.")] = "train",
+    seed: Annotated[int, typer.Option(help="Seed of the splits (evaluate's default).")] = 13,
+) -> None:
+    """Write a named real source's texts and labels ({"text", "label"} per line, in a
+    seeded random order, so the first N lines are a random sample), e.g. to label its
+    texts with `synthloom label` (which reads the labels only with --test-labels)."""
+    from synthloom.datasets import REAL_SOURCES, load_real, real_splits
+
+    try:
+        if name not in REAL_SOURCES:
+            raise UserInputError(f"unknown real source {name!r}; known: "
+                                 f"{', '.join(REAL_SOURCES)}")
+        splits = ("train", "validation", "test", "all")
+        if split not in splits:
+            raise UserInputError(f"--split must be one of {', '.join(splits)}, not {split!r}")
+        records = load_real(name)
+        if split != "all":
+            records = dict(zip(splits, real_splits(records, seed=seed), strict=False))[split]
+        records = random.Random(seed).sample(records, len(records))  # a prefix is a sample
+        if output.exists():
+            raise UserInputError(f"{output}: exists; choose another file")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("".join(json.dumps({"text": r.text, "label": r.label},
+                                             ensure_ascii=False) + "\n" for r in records),
+                          encoding="utf-8")
+    except UserInputError as e:
+        _fail(str(e))
+    out.print(f"wrote {len(records)} {name} texts ({split} split) to {output}")
 
 
 def _share(x: float | None) -> str:
@@ -453,13 +563,17 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help=(
         "File to write: JSON lines, or Parquet when it ends with .parquet."))],
     layout: Annotated[str, typer.Option(help=(
-        "records (the records as they are, any kind) or a layout of the run's kind: dpo "
-        "(preference runs: TRL's conversational prompt/chosen/rejected)."))] = "records",
+        "records (the records as they are, any kind) or a layout of the run's kind, e.g. dpo "
+        "(preference: TRL's conversational prompt/chosen/rejected), messages (dialogue, "
+        "tool_dialogue), labelled (teacher_label), pairs, triples or listwise (relevance)."
+        ))] = "records",
 ) -> None:
     """Write a run's accepted records (RUN_DIR/data.jsonl) in a trainer's layout."""
     from synthloom.records import read_jsonl, write_parquet
     from synthloom.tasks import TASK_KINDS
+    from synthloom.tasks.base import layout_rows
 
+    rows: list = []
     try:
         data = run_dir / "data.jsonl"
         if not data.is_file():
@@ -473,8 +587,8 @@ def export(
         if layout == "records" and output.suffix == ".parquet":
             write_parquet(output, records)
         else:
-            rows = [r.model_dump(mode="json") if layout == "records" else layouts[layout](r)
-                    for r in records]
+            rows = ([r.model_dump(mode="json") for r in records] if layout == "records"
+                    else layout_rows(layouts[layout], records))
             if output.suffix == ".parquet":
                 import pyarrow as pa
                 import pyarrow.parquet as pq
@@ -485,7 +599,7 @@ def export(
                                           for row in rows), encoding="utf-8")
     except (UserInputError, ValueError) as e:
         _fail(str(e))
-    out.print(f"wrote {len(records)} rows ({layout}) to {output}")
+    out.print(f"wrote {len(rows) if rows else len(records)} rows ({layout}) to {output}")
 
 
 @app.command("verify-loop")

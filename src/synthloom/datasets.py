@@ -501,6 +501,37 @@ def load_text_file(path: str | Path, text_column: str = "text",
                    origin=Origin.real, provenance=Provenance(source=str(path))) for t in texts]
 
 
+def read_text_rows(path: str | Path, text_column: str = "text",
+                   label_column: str | None = None) -> list[tuple[int, str, str | None]]:
+    """The texts of a JSONL, CSV or Parquet file with their row numbers, and a label column
+    only when one is named (any other column, a label column included, is never read).
+
+    Args:
+        path: the file.
+        text_column: the column holding the text.
+        label_column: a column of labels to read beside the texts, or None.
+
+    Returns:
+        ``[(row, text, label)]`` in file order: ``row`` is the 0-based row number, ``text``
+        stripped of surrounding whitespace, ``label`` stripped (``str`` of a non-string
+        value) or None (no ``label_column``, or a blank label in that row). Rows with a
+        blank text are left out.
+
+    Raises:
+        UserInputError: as :func:`load_labelled_file` for the file and its columns; every
+            text blank.
+    """
+    path = Path(path)
+    rows = _read_rows(path, text_column, label_column)
+    out = [(i, str(r[text_column]).strip(),
+            None if label_column is None or _blank(r.get(label_column))
+            else str(r[label_column]).strip())
+           for i, r in enumerate(rows) if not _blank(r.get(text_column))]
+    if not out:
+        raise UserInputError(f"{path}: every '{text_column}' is empty")
+    return out
+
+
 def draw_seed_examples(
     source: str,
     n: int,

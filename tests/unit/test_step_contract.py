@@ -16,6 +16,7 @@ from synthloom.llm.cache import CachedBackend, ResponseCache
 from synthloom.pipeline.recipe import Recipe
 from synthloom.pipeline.steps import STEP_TYPES, StepContext
 from synthloom.records import Origin, Plan, Provenance, Record
+from tests.unit.relevance_fixtures import contract_recipe, contract_records, write_corpus
 from tests.unit.scripted import ScriptedBackend
 from tests.unit.test_coverage import TREE
 
@@ -64,6 +65,15 @@ EXAMPLES: dict[str, dict] = {
     "dialogue.summary": {},
     "tools.sample": {"size": [2, 3]},
     "tool_dialogue.generate": {"turns": [2, 2]},
+    "relevance.corpus": {"file": "CORPUS", "min_words": 5},
+    "relevance.queries": {"personas": True},
+    "relevance.candidates": {"k": 3},
+    "relevance.judge": {"cycles": 1},
+    "relevance.scores": {"bootstrap": 5},
+    "teacher_label.source": {"file": "TEXTS"},
+    "teacher_label.vote": {"labellers": [{"type": "llm"}, {"type": "keywords", "label": "alpha",
+                                                          "any": ["alpha"]}]},
+    "curate.label_model": {"method": "majority_vote"},
 }
 
 #: the verifiable steps run on a recipe of this domain
@@ -108,10 +118,14 @@ def respond(request: ChatRequest | CompletionRequest) -> str:
         return json.dumps({"contexts": [f"place {seed % 5}", f"hall {seed % 3}"]})
     if '"unit"' in schema:
         return json.dumps({"unit": "note"})
+    if "Answer with one letter, A or B." in user:  # the pairwise relevance judge
+        return "AB"[seed % 2]
     if '"better"' in schema:  # the pairwise judge
         return json.dumps({"better": "AB"[seed % 2]})
     if '"label"' in schema:
         return json.dumps({"label": "alpha" if "alpha" in user else "beta"})
+    if "label name only" in user or "Reply with exactly one" in user:  # teacher labeller
+        return "alpha" if "alpha" in user.split("Text: ")[-1] else "beta"
     if "concrete situations" in user:
         return "\n".join(f"situation {i} number {seed % 97} happens here" for i in range(3))
     dialogue = _dialogue_answer(user, seed)
@@ -140,6 +154,15 @@ def _dialogue_answer(user: str, seed: int) -> str | None:
 
 
 def _recipe(tmp_path, step_type: str = "") -> Recipe:
+    if step_type.startswith("relevance."):
+        return contract_recipe(tmp_path)
+    if step_type.startswith("teacher_label.") or step_type == "curate.label_model":
+        return Recipe.model_validate({
+            "task": {"name": "toy", "kind": "teacher_label", "description": "Toy notes.",
+                     "labels": LABELS},
+            "steps": [{"type": "teacher_label.source"},
+                      {"type": "teacher_label.vote", **EXAMPLES["teacher_label.vote"]},
+                      {"type": "curate.label_model", "method": "majority_vote"}]})
     if step_type.startswith(("tools.", "tool_dialogue.")):
         return Recipe.model_validate({
             "task": {"name": "toy", "kind": "tool_dialogue", "description": "Toy helper."},
@@ -165,6 +188,13 @@ def _config(step_type: str, tmp_path):
     example = dict(EXAMPLES[step_type])
     if example.get("taxonomy") == "TREE":
         example["taxonomy"] = str(tmp_path / "tree.yaml")
+    if example.get("file") == "CORPUS":  # a corpus to retrieve from
+        example["file"] = str(write_corpus(tmp_path))
+    if example.get("file") == "TEXTS":  # real texts to label
+        example["file"] = str(tmp_path / "texts.jsonl")
+        (tmp_path / "texts.jsonl").write_text("".join(
+            json.dumps({"text": f"A real note about {('alpha', 'beta')[i % 2]}, number {i}."})
+            + "\n" for i in range(5)))
     return STEP_TYPES[step_type].model_validate({"type": step_type, **example})
 
 
@@ -189,6 +219,8 @@ def _verifiable_records(step_type: str) -> list[Record]:
 
 
 def _records(role: str, step_type: str = "") -> list[Record]:
+    if step_type.startswith("relevance."):
+        return contract_records(step_type)
     if step_type in VERIFIABLE_DOMAINS:
         return _verifiable_records(step_type)
     out = []
@@ -196,13 +228,19 @@ def _records(role: str, step_type: str = "") -> list[Record]:
         label = ("alpha", "beta")[i % 2]
         planned = {"operator": "targen.label_constraints", "verdict": "planned",
                    "detail": {"index": i, "label_index": i // 2}}
-        inputs = {} if role in ("annotate", "generate") else {
-            "text": f"A note about {label}, number {i}, with some words in it."}
+        inputs = {} if role in ("annotate", "generate") and step_type != "teacher_label.vote" \
+            else {"text": f"A note about {label}, number {i}, with some words in it."}
         if step_type.startswith("preference."):  # a preference draft carries its prompt
             inputs = {"prompt": f"What is special about {label} number {i}?"}
         if step_type == "instruction.responses":  # an instruction draft carries its task
             inputs = {"instruction": f"Explain {label} number {i} in one sentence."}
         outputs = {}
+        if step_type == "curate.label_model":  # an LLM's soft vote and a rule's vote
+            other = "beta" if label == "alpha" else "alpha"
+            outputs = {"votes": {
+                "llm[generator]": {"kind": "llm", "label": label,
+                                   "probs": {label: 0.8, other: 0.2}},
+                "keywords[alpha]": {"kind": "keywords", "label": "alpha" if i < 3 else None}}}
         if step_type.startswith("tool_dialogue."):  # a sampled tool set
             inputs = {"tools": [("list_accounts", "get_balance"),
                                 ("list_events", "create_event")][i % 2]}
@@ -269,7 +307,7 @@ def _run(config, recipe, cache_path, role):
         output = runtime.drafts(1, runtime.errors(given), 0)
         after = [r.model_dump() for r in given]
     elif role == "curate":
-        given = _records(role)
+        given = _records(role, config.type)
         before = [r.model_dump() for r in given]
         output = runtime.curate(given)
         after = [r.model_dump() for r in given]

@@ -244,8 +244,8 @@ def messages_for_template(messages: Sequence[dict[str, Any]]) -> list[dict[str, 
 
 
 def chat_choice_fields(choice: dict[str, Any], request: ChatRequest) -> dict[str, Any]:
-    """``text``, ``finish_reason``, ``tool_calls`` and ``top_logprobs`` of one OpenAI chat
-    ``choice``.
+    """``text``, ``finish_reason`` and ``tool_calls`` of one OpenAI chat ``choice``, and
+    ``top_logprobs`` when the request asked for them.
 
     ``message.tool_calls`` is taken as is when present. Otherwise, when the request
     offered tools and did not set ``tool_choice="none"``, Hermes/Qwen-style
@@ -271,8 +271,10 @@ def chat_choice_fields(choice: dict[str, Any], request: ChatRequest) -> dict[str
             finish_reason = "tool_calls" if finish_reason == "stop" else finish_reason
     if tool_calls is not None:
         tool_calls = [dict(c) for c in tool_calls]
-    return {"text": text, "finish_reason": finish_reason, "tool_calls": tool_calls,
-            "top_logprobs": choice_top_logprobs(choice) if request.top_logprobs else None}
+    fields = {"text": text, "finish_reason": finish_reason, "tool_calls": tool_calls}
+    if request.top_logprobs:
+        fields["top_logprobs"] = choice_top_logprobs(choice)
+    return fields
 
 
 def choice_top_logprobs(choice: dict[str, Any]) -> list[dict[str, float]] | None:

@@ -1,7 +1,8 @@
 """Apply a run's curate steps to its finished records, once, safely across a crash.
 
-The steps' decisions (each record's verdicts, trust weight and rejection) are computed
-over every accepted record and saved to ``plan/curated.json`` before any file changes;
+The steps' decisions (each record's verdicts, trust weight and rejection, and its label and
+outputs when a step changed them, as a label model does) are computed over every accepted
+record and saved to ``plan/curated.json`` before any file changes;
 then the dropped records are appended to ``rejected.jsonl`` (each once) and
 ``data.jsonl`` is rewritten atomically without them. A run killed anywhere in between
 resumes by applying the saved decisions again, which changes nothing already applied; a
@@ -36,11 +37,21 @@ def _decide(curators: list[tuple[str, Any]], accepted: list[Record]) -> dict[str
         log.append({"step": name, "records": before, "dropped": before - after,
                     "down_weighted": sum(done[r.id].trust_weight < r.trust_weight
                                          for r in kept if r.id in done)})
+    given = {r.id: r for r in accepted}
     return {"log": log, "records": {
         r.id: {"trust_weight": r.trust_weight,
                "verification": [v.model_dump(mode="json") for v in r.verification],
-               "rejected": r.rejected.model_dump(mode="json") if r.rejected else None}
+               "rejected": r.rejected.model_dump(mode="json") if r.rejected else None,
+               **_relabelled(given.get(r.id), r)}
         for r in records}}
+
+
+def _relabelled(before: Record | None, after: Record) -> dict[str, Any]:
+    """``{"label", "outputs"}`` of ``after`` when a curator changed either (a label model
+    does), else ``{}`` (decisions of other curate steps stay as they were)."""
+    if before is not None and (before.label, before.outputs) == (after.label, after.outputs):
+        return {}
+    return {"label": after.label, "outputs": after.model_dump(mode="json")["outputs"]}
 
 
 def saved_rounds(out: Path) -> list[dict[str, Any]]:

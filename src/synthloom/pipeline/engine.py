@@ -7,7 +7,8 @@ Each role's runtime protocol (what :meth:`StepConfig.build` returns):
   reads it back instead of asking again).
 - draft: ``start(artifacts)``, ``quotas(n)``, ``max_drafts(n)``,
   ``next_strata(quotas, counts, k)``, ``draft(index, stratum, stratum_index) -> Record``,
-  ``stratum_of_draft(record)``.
+  ``stratum_of_draft(record)``; optionally ``manifest_entries() -> dict`` (added to the
+  manifest, e.g. what a corpus held and skipped).
 - annotate, generate, transform: ``__call__(records, attempt=0) -> records``, each record
   with one more operator step (generate may mark records rejected).
 - check: ``__call__(records, attempt=0) -> records`` with a verdict each, ``passed(record)``,

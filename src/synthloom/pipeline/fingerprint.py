@@ -26,6 +26,7 @@ output directory           same
 ``judge.n_threads``, ``judge.timeout_seconds``, ``judge.max_retries``  as for ``backend``
 taxonomy file path         its content enters instead
 seed data file path        same (a named real source enters by name)
+teacher_label source path  same (``teacher_label.source``'s file, by its content)
 ``targen:``/``coverage:``/``dedup:`` spelling  they enter as the steps they expand to
 =========================  ===============================================================
 """

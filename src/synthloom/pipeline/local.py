@@ -328,6 +328,7 @@ class LocalRun:
             **({"seed_examples": seeds} if (seeds := seed_summary(
                 self.recipe.steps, self.engine.ctx.artifacts)) else {}),
             **({"error_rounds": rounds} if rounds else {}),
+            **getattr(self.engine.drafts, "manifest_entries", dict)(),
             **({"curation": curation} if curation else {}),
             **trail_stats(accepted + rejected),
             "tokens_in": usage.get("tokens_in", 0),

@@ -362,7 +362,7 @@ def load_recipe(path: Path | str, **overrides: Any) -> Recipe:
 
 #: step types whose ``file`` is a path relative to the recipe file
 _FILE_STEPS = frozenset({"preference.prompts", "instruction.seed_pool", "personas.pool",
-                         "dialogue.write"})
+                         "dialogue.write", "teacher_label.source", "relevance.corpus"})
 
 
 def _resolve_paths(data: dict[str, Any], folder: Path) -> None:

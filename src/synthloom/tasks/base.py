@@ -103,3 +103,19 @@ def quotas(strata: list[str], n: int, weights: dict[str, float] | None = None) -
     for k in sorted(raw, key=lambda k: raw[k] - out[k], reverse=True)[:rest]:
         out[k] += 1
     return out
+
+
+def layout_rows(layout: Any, records: list[Record]) -> list[dict[str, Any]]:
+    """The rows an export ``layout`` (a kind's ``layouts`` value: a function of one record to
+    one row, or to a list of rows) gives for ``records``, in order, lists flattened: a
+    relevance record holds one query and its k candidates, so its ``pairs`` layout gives k
+    rows.
+
+    Raises:
+        ValueError: whatever ``layout`` raises for a record that does not fit it.
+    """
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        made = layout(record)
+        rows.extend(made if isinstance(made, list) else [made])
+    return rows
