@@ -20,6 +20,7 @@ from synthloom.operators.tools.agents import (
     looks_like_call,
     plan_schema,
     spoken_text,
+    user_text,
 )
 from synthloom.operators.tools.registry import ToolRegistry
 from synthloom.pipeline.local import run_recipe
@@ -275,9 +276,40 @@ def test_a_reply_in_json_or_a_written_out_call_is_not_words(text, call):
     ("Paid.\nAssistant called pay_bill({})", "Paid."),
     ("Your appointment: Monday 9:00.", "Your appointment: Monday 9:00."),
     ("Person:", ""),
+    ('"Thank you, I will update the booking."', "Thank you, I will update the booking."),
 ])
 def test_spoken_text_keeps_one_speakers_words(text, words):
     assert spoken_text(text) == words
+
+
+def test_the_user_agents_echo_of_its_instruction_is_removed():
+    assert user_text("Person: Can you find a mug? The message asks for this.") == \
+        "Can you find a mug?"
+
+
+@pytest.mark.parametrize("repeats, kept", [(1, True), (2, False)])
+def test_a_user_message_sent_before_is_asked_again_once(tmp_path, repeats, kept):
+    base = responder()
+    state = {"asked": 0}
+
+    def respond(request):
+        if request.messages[0]["content"].startswith("You write the messages that a person"):
+            if "say thanks" in request.messages[-1]["content"]:
+                state["asked"] += 1
+                if state["asked"] <= repeats:
+                    return "Could you help me, please?"  # the first turn's message again
+        return base(request)
+
+    records, rejected, _ = _run(tmp_path, respond, n=1)
+    users = [m["content"] for r in records for m in r.outputs["messages"]
+             if m["role"] == "user"]
+    if kept:
+        assert users == ["Could you help me, please?", "Thanks a lot!"]
+    else:
+        assert "Thanks a lot!" not in users
+        reasons = [r.rejected.reason for r in rejected] + [
+            str(o) for r in records for o in r.provenance.operators]
+        assert any("repeated an earlier message" in x for x in reasons)
 
 
 def test_a_reply_written_as_json_is_asked_again_then_fails_the_turn(tmp_path):

@@ -113,17 +113,29 @@ def reply_messages(history: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
              "sentences that use the results above. Reply with the sentences only."}]
 
 
+_USER_HOW = {"ask": "The message asks for this.",
+             "vague": "The message asks for this but leaves out one detail the assistant "
+                      "will need (a date, a name, an amount or an id).",
+             "answer": "The assistant has just asked a question: the message answers it "
+                       "with the missing detail."}
+
+
+def user_text(answer: str) -> str:
+    """The user's message from the user agent's answer: :func:`spoken_text`, without the
+    prompt's own instruction sentences when the model echoed them."""
+    text = spoken_text(answer)
+    for echoed in _USER_HOW.values():
+        text = text.replace(echoed, "")
+    return text.strip()
+
+
 def user_messages(history: Sequence[dict[str, Any]], request: str,
                   mode: Literal["ask", "vague", "answer"]) -> list[dict[str, str]]:
     """The user agent's prompt, framed as writing the user's message (a small model told
     to "play the user" answers as the assistant): the conversation so far (user and
     assistant text only) and what the user wants now; ``vague`` leaves out a detail,
     ``answer`` gives it."""
-    how = {"ask": "The message asks for this.",
-           "vague": "The message asks for this but leaves out one detail the assistant will "
-                    "need (a date, a name, an amount or an id).",
-           "answer": "The assistant has just asked a question: the message answers it with "
-                     "the missing detail."}[mode]
+    how = _USER_HOW[mode]
     return [
         {"role": "system", "content": "You write the messages that a person types to an AI "
          "assistant. You write only the person's message, never the assistant's reply."},
@@ -155,12 +167,15 @@ def spoken_text(text: str) -> str:
     leading speaker labels removed (``"Person: Assistant: Hi"`` -> ``"Hi"``) and the text
     cut where a line starts another speaker (``"Assistant:"``, ``"Person:"``, ``"Result
     of name:"``, ``"Assistant called"``): a small model continues the transcript it was
-    shown. ``""`` when nothing is left."""
+    shown. Quotes around the whole reply are removed. ``""`` when nothing is left."""
     text = text.strip()
     while (label := _LEADING_LABEL.match(text)) is not None:
         text = text[label.end():]
     cut = _NEXT_SPEAKER.search(text)
-    return (text[: cut.start()] if cut else text).strip()
+    text = (text[: cut.start()] if cut else text).strip()
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":  # a quoted reply
+        text = text[1:-1].strip()
+    return text
 
 
 def looks_like_call(text: str) -> bool:
@@ -218,6 +233,7 @@ class ToolFlowDialogue:
         self.result = DialogueResult(stats={
             "turns_planned": 0, "turns_done": 0, "calls": 0, "calls_valid_first": 0,
             "calls_repaired": 0, "calls_invalid": 0, "forced_calls": 0, "results_invalid": 0,
+            "user_repeats": 0,
             "llm_calls": 0, "turn_outcomes": []})
 
     def _request(self, messages: Sequence[dict[str, Any]], *, temperature: float | None = None,
@@ -277,10 +293,19 @@ class ToolFlowDialogue:
 
     def _say(self, request: str, mode: Literal["ask", "vague", "answer"]
              ) -> Generator[ChatRequest, Answer, str | None]:
-        answer = yield self._request(user_messages(self.result.messages, request, mode))
-        if isinstance(answer, BackendError) or not spoken_text(answer.text or ""):
-            return f"user agent: {answer if isinstance(answer, BackendError) else 'empty'}"
-        self.result.messages.append({"role": "user", "content": spoken_text(answer.text)})
+        said = {m["content"].casefold() for m in self.result.messages if m["role"] == "user"}
+        for attempt in range(2):  # a message the user already sent is asked for once more
+            answer = yield self._request(user_messages(self.result.messages, request, mode),
+                                         temperature=None if attempt == 0 else 1.0)
+            if isinstance(answer, BackendError) or not user_text(answer.text or ""):
+                return f"user agent: {answer if isinstance(answer, BackendError) else 'empty'}"
+            text = user_text(answer.text)
+            if text.casefold() not in said:
+                break
+            self.result.stats["user_repeats"] += 1
+        else:
+            return "user agent repeated an earlier message"
+        self.result.messages.append({"role": "user", "content": text})
         return None
 
     def _turn(self, turn: PlanTurn) -> Generator[ChatRequest, Answer, str | None]:
@@ -420,5 +445,6 @@ def run_dialogues(backend: ChatBackend, dialogues: Sequence[ToolFlowDialogue]
 
 __all__ = ["GRAMMAR_MAX_ITEMS", "REPLY_SYSTEM", "TOOL_DIALOGUE_CRITERIA", "AgentSettings",
            "DialoguePlan", "DialogueResult", "PlanTurn", "ToolFlowDialogue", "check_plan",
-           "grammar_schema", "looks_like_call", "spoken_text", "plan_messages", "plan_schema",
-           "reply_messages", "run_dialogues", "simulator_messages", "tool_line", "user_messages"]
+           "grammar_schema", "looks_like_call", "plan_messages", "plan_schema", "spoken_text",
+           "reply_messages", "run_dialogues", "simulator_messages", "tool_line", "user_messages",
+           "user_text"]
