@@ -156,7 +156,9 @@ def evaluate(
         :func:`~synthloom.evaluate.judges.judges_section`).
 
     Raises:
-        UserInputError: a bad argument, real file or run directory (nothing is written).
+        UserInputError: a bad argument, real file or run directory, or a ``teacher_label``
+            run (real texts: its teacher is scored by ``synthloom label --test-labels``
+            and ``bench/teacher_student.py``); nothing is written.
         BackendError: the generator check could not reach the LLM.
     """
     from synthloom.datasets import load_real
@@ -174,6 +176,12 @@ def evaluate(
         getattr(run_recipe_of(run_dir), "task", None), "kind", None)
     if kind == "verifiable":
         return _evaluate_verifiable(run_dir, synthetic)
+    if kind == "teacher_label":  # real texts: TSTR and leakage checks would score real data
+        raise UserInputError(
+            f"{run_dir} is a teacher_label run (real texts, teacher labels), not synthetic "
+            "data: score the teacher with `synthloom label SOURCE --test-labels COLUMN`, and "
+            "teacher against students on held-out human labels with bench/teacher_student.py"
+        )
     if real is None:
         raise UserInputError("--real is required: a real labelled set to score against")
     if synthetic and synthetic[0].kind == "instruction":

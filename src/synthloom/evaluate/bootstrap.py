@@ -221,3 +221,95 @@ def paired_difference_ci(
         value = float(fn(new, full)[0] - fn(base, full)[0])
         out[name] = {"value": value, "low": float(low), "high": float(high)}
     return out
+
+
+def runs_ci(
+    y_true: Sequence[Any],
+    runs: Sequence[Sequence[Any]],
+    labels: Sequence[Any],
+    *,
+    base_runs: Sequence[Sequence[Any]] | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, dict[str, float]]:
+    """Bootstrap interval of a system's score averaged over several runs, or of its paired
+    difference with another system's, on one test set.
+
+    A run is one prediction vector for the same n test examples: e.g. students trained on
+    different draws of their training data (seeds). Each resample of the test examples
+    scores every run (accuracy; macro-F1 over ``labels`` as in :func:`bootstrap_ci`),
+    averages the scores over the runs and, with ``base_runs``, subtracts the base runs'
+    average on the same resample (a paired difference, as :func:`paired_difference_ci`;
+    a single base system is ``base_runs=[predictions]``).
+
+    Args:
+        y_true: true labels, length n >= 1.
+        runs: R >= 1 prediction vectors, each of length n (a prediction outside ``labels``,
+            e.g. None for an abstention, counts as wrong).
+        labels: the label set of macro-F1.
+        base_runs: None, or R' >= 1 prediction vectors of the system subtracted.
+        n_resamples, seed, confidence: as in :func:`bootstrap_ci`.
+
+    Returns:
+        ``{"accuracy": {"value", "low", "high"}, "macro_f1": {...}}``: fractions in [0, 1]
+        (differences in [-1, 1], positive when ``runs`` score higher); ``value`` is the
+        average over runs on the full test set.
+
+    The interval covers the sampling of the test examples for these fitted runs, not the
+    spread between runs (report that separately) nor another draw of the runs.
+
+    Raises:
+        ValueError: no run, runs of another length than ``y_true``, an empty test set, bad
+            ``n_resamples`` or ``confidence``.
+    """
+    yt = np.asarray(y_true, dtype=object)
+    n = len(yt)
+    if n == 0:
+        raise ValueError("need a non-empty test set")
+    groups = [list(runs)] + ([list(base_runs)] if base_runs is not None else [])
+    for group in groups:
+        if not group:
+            raise ValueError("need at least one run")
+        if any(len(run) != n for run in group):
+            raise ValueError(f"every run needs {n} predictions, got {[len(r) for r in group]}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    code = {label: i for i, label in enumerate(labels)}
+    outside = len(code)
+    t = np.array([code.get(v, outside) for v in yt], dtype=np.int64)
+
+    def encode(group: list[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
+        preds = [np.asarray(run, dtype=object) for run in group]
+        hits = np.mean([(yt == p).astype(float) for p in preds], axis=0)  # (n,) mean hit
+        codes = np.array([[code.get(v, outside) for v in p] for p in preds], dtype=np.int64)
+        return hits, codes
+
+    encoded = [encode(group) for group in groups]
+
+    def accuracy(idx: np.ndarray) -> np.ndarray:
+        out = _accuracy_resamples(encoded[0][0], idx)
+        return out - _accuracy_resamples(encoded[1][0], idx) if len(encoded) > 1 else out
+
+    def macro_f1(idx: np.ndarray) -> np.ndarray:
+        def mean(codes: np.ndarray) -> np.ndarray:
+            return np.mean([_macro_f1_resamples(t, c, outside, idx) for c in codes], axis=0)
+
+        out = mean(encoded[0][1])
+        return out - mean(encoded[1][1]) if len(encoded) > 1 else out
+
+    rng = np.random.default_rng(seed)
+    alpha = (1.0 - confidence) / 2.0
+    chunk = max(1, _CHUNK_ELEMENTS // n)
+    full = np.arange(n)[None, :]
+    result: dict[str, dict[str, float]] = {}
+    for name, fn in (("accuracy", accuracy), ("macro_f1", macro_f1)):
+        values = np.empty(n_resamples)
+        for start in range(0, n_resamples, chunk):
+            stop = min(start + chunk, n_resamples)
+            values[start:stop] = fn(rng.integers(0, n, size=(stop - start, n)))
+        low, high = np.quantile(values, [alpha, 1.0 - alpha])
+        result[name] = {"value": float(fn(full)[0]), "low": float(low), "high": float(high)}
+    return result
