@@ -206,3 +206,25 @@ def test_the_characteristic_list_names_and_examples_name_no_domain() -> None:
     for text in (" ".join(CHARACTERISTICS), " ".join(CHARACTERISTICS.values()),
                  BUILTIN_EXAMPLE, " ".join(NAMES)):
         assert not _domain_words_in(text)
+
+
+def test_list_items_that_copy_the_few_shot_example_are_dropped() -> None:
+    """The 0.5B model wrote the prompt's example people back ("Maya, 34, a nurse who works
+    night shifts ... She has a busy schedule"): such items are dropped, others kept."""
+    from synthloom.llm.base import ChatResponse
+    from synthloom.operators.dialogue.layers import DialoguePersonas, ListSubject
+    from tests.unit.scripted import ScriptedBackend
+
+    answer = ("1. Maya, 34, a nurse who works night shifts and wants plants that need little "
+              "care. She has a busy schedule and loves her job.\n"
+              "2. Priya, a 41-year-old architect who restores old houses.\n"
+              "3. Lena, a 22-year-old student on a tight budget, shy but curious.\n"
+              "4. Kofi, a 58-year-old electrician who talks fast.")
+    backend = ScriptedBackend(lambda request: ChatResponse(text=answer))
+    result = DialoguePersonas(backend, count=3, rounds=1).run(
+        [ListSubject(key=("renovation",), text="renovating a kitchen")])
+    assert result.items["renovation"] == [
+        "Priya, a 41-year-old architect who restores old houses.",
+        "Kofi, a 58-year-old electrician who talks fast."]
+    assert result.removed["copies_example"] == 2
+    assert {d["copy_of_example"].split(",")[0] for d in result.dropped} == {"Maya", "Lena"}

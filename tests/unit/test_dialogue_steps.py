@@ -33,12 +33,12 @@ runner = CliRunner()
 SUBTOPICS = ["choosing the paint colours", "Choosing the paint colours",
              "choosing paint colours for the walls", "hiring a builder",
              "a budget that keeps growing", "living with dust and noise"]
-#: its persona list: a case-only repeat and a near repeat of Maya
-PEOPLE = ["Maya, a 34-year-old nurse who works night shifts.",
-          "maya, a 34-year-old nurse who works night shifts.",
-          "Maya, a 34 year old nurse working night shifts.",
-          "Tom, a 71-year-old retired carpenter who loves giving advice.",
-          "Lena, a 22-year-old student on a tight budget.",
+#: its persona list: a case-only repeat and a near repeat of Ada
+PEOPLE = ["Ada, a 29-year-old baker who starts work at four.",
+          "ada, a 29-year-old baker who starts work at four.",
+          "Ada, a 29 year old baker starting work at four.",
+          "Ben, a 63-year-old postman who loves crosswords.",
+          "Ivy, a 19-year-old cyclist saving for a new bike.",
           "Omar, a 45-year-old bus driver with three children."]
 
 
@@ -56,7 +56,7 @@ def model(dialogue: str = "good"):
         if user.rstrip().endswith("People:"):
             return "\n".join(f"{i + 1}. {p}" for i, p in enumerate(PEOPLE))
         if "<dialogue>" in user:
-            a, b = re.search(r"the names (\S+) and (\S+) only", user).groups()
+            a, b = re.search(r'\("(\S+): \.\.\." or "(\S+): \.\.\."\)', user).groups()
             if dialogue == "one_speaker":
                 lines = [f"{a}: line {i} number {seed % 1000}" for i in range(4)]
             elif dialogue == "short":
@@ -128,7 +128,7 @@ def test_near_duplicate_subtopics_and_personas_are_dropped_and_recorded(tmp_path
     lists = [p for by_sub in people["personas"].values() for p in by_sub.values()]
     assert len(lists) == 4 and all(p == [PEOPLE[0], PEOPLE[3], PEOPLE[4]] for p in lists)
     assert people["removed"]["duplicate"] == 4 and people["removed"]["near_duplicate"] == 4
-    assert {r.inputs["personas"][0].split(",")[0] for r in records} <= {"Maya", "Tom"}
+    assert {r.inputs["personas"][0].split(",")[0] for r in records} <= {"Ada", "Ben"}
 
 
 def test_one_dialogue_per_persona_pair_per_subtopic(tmp_path):
@@ -162,7 +162,7 @@ def test_the_write_prompt_holds_characteristics_and_the_chain_of_thought(tmp_pat
     assert "Example conversations" in system and "Ana: Hi Ben" in system
     assert "<cot>" in user and "think step by step" in user and "interact" in user
     assert all(f"- {name}:" in user for name in CHARACTERISTICS)
-    assert "The two speakers:\n- Maya: Maya, a 34-year-old nurse" in user
+    assert "The two speakers:\n- Ada: Ada, a 29-year-old baker" in user
     assert "(part of the topic \"planning a home renovation\")" in user
     assert prompts[0].sampling.temperature == 0.2
     r = records[0]
@@ -210,7 +210,7 @@ def test_the_summary_step_writes_a_two_shot_summary(tmp_path):
     roles = [m["role"] for m in asked[0].messages]
     assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
     assert asked[0].sampling.temperature == 0.3
-    assert "Maya: turn 0" in asked[0].messages[-1]["content"]
+    assert "Ada: turn 0" in asked[0].messages[-1]["content"]
     assert all(r.outputs["summary"].startswith("They settle point") for r in records)
     assert [s.operator for s in records[0].provenance.operators] == [
         "dialogue.drafts", "diasynth.dialogue", "diasynth.summary"]

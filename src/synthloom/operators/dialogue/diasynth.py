@@ -174,7 +174,7 @@ class DialogueWriter(_Sampled):
     """
 
     name = "diasynth.dialogue"
-    version = "1"
+    version = "2"
     templates = {
         "system": "You write realistic conversations between two people, the way people "
                   "really talk.{examples}",
@@ -185,17 +185,19 @@ class DialogueWriter(_Sampled):
         "subject": "{subtopic} (part of the topic \"{topic}\")",
         "with_cot": (
             "A conversation has these characteristics:\n{characteristics}\n\n"
-            "First, inside <cot> and </cot>, think step by step: write one line per "
-            "characteristic, \"characteristic: value\", with the value it takes in this "
-            "conversation given the two speakers and what they talk about; then explain in "
-            "two or three sentences how these values interact. Then, inside <dialogue> and "
+            "First, inside <cot> and </cot>, think step by step: write one short line per "
+            "characteristic, \"characteristic: value\", the value in a few words, as it is "
+            "in this conversation given the two speakers and what they talk about; then say "
+            "in one or two sentences how these values interact. Then, inside <dialogue> and "
             "</dialogue>, write the conversation: at least {min_turns} turns, one turn per "
-            "line, each line \"Name: what they say\", with the names {name_a} and {name_b} "
-            "only."),
+            "line, each line starting with the speaker's name and a colon (\"{name_a}: ...\" "
+            "or \"{name_b}: ...\"), only these two names. The first turn starts "
+            "\"{name_a}:\"."),
         "without_cot": (
             "Inside <dialogue> and </dialogue>, write the conversation: at least {min_turns} "
-            "turns, one turn per line, each line \"Name: what they say\", with the names "
-            "{name_a} and {name_b} only."),
+            "turns, one turn per line, each line starting with the speaker's name and a "
+            "colon (\"{name_a}: ...\" or \"{name_b}: ...\"), only these two names. The "
+            "first turn starts \"{name_a}:\"."),
     }
 
     def __init__(self, backend: ChatBackend, *, characteristics: bool = True,

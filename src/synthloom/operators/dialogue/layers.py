@@ -77,6 +77,19 @@ class RougeFilter:
                 best = (other, f)
         return best
 
+    def copy_of(self, text: str, examples: Sequence[str]) -> tuple[str, float] | None:
+        """The few-shot example ``text`` copies, as ``(example, R)``, or None: R is the
+        ROUGE-L recall of the example in ``text`` (the share of the example's words that
+        ``text`` repeats in order), >= threshold. Recall rather than F, because a small
+        model copies an example and then goes on writing."""
+        scorer = self.index._scorer
+        best: tuple[str, float] | None = None
+        for example in examples:
+            recall = float(scorer.score(example, text)["rougeL"].recall)
+            if recall >= self.threshold and (best is None or recall > best[1]):
+                best = (example, recall)
+        return best
+
 
 class _ListGeneration(Operator):
     """A few-shot list prompt per subject, filtered by :class:`RougeFilter`.
@@ -95,11 +108,13 @@ class _ListGeneration(Operator):
     """
 
     name = "diasynth.list"
-    version = "1"
+    version = "2"
     templates: dict[str, str] = {}
     max_words: ClassVar[int] = 20
     min_words: ClassVar[int] = 1
     words_per_item: ClassVar[int] = 20
+    #: the items of the prompt's few-shot example: an answer item that copies one is dropped
+    example_items: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, backend: ChatBackend, *, count: int, threshold: float = 0.5,
                  rounds: int = 2, temperature: float = 0.1, top_p: float = 0.95,
@@ -158,6 +173,13 @@ class _ListGeneration(Operator):
             if len(kept) >= self.count:
                 out.removed["extra"] += 1
                 continue
+            copied = self.filter.copy_of(item, self.example_items) \
+                if self.templates["user"] == type(self).templates["user"] else None
+            if copied is not None:
+                out.removed["copies_example"] += 1
+                out.dropped.append({"list": name, "text": item, "copy_of_example": copied[0],
+                                    "rouge_l_recall": round(copied[1], 4)})
+                continue
             repeat = self.filter.repeat_of(item, kept)
             if repeat is None:
                 kept.append(item)
@@ -190,6 +212,9 @@ class SubtopicGeneration(_ListGeneration):
                  "\nSubtopics:"),
         "avoid": "Already listed (write different ones): {listed}\n",
     }
+    example_items = ("choosing a quick dinner after a long day",
+                     "rescuing a sauce that went lumpy", "sharing kitchen chores with a flatmate",
+                     "planning a meal for guests with food allergies")
 
 
 class DialoguePersonas(_ListGeneration):
@@ -217,6 +242,11 @@ class DialoguePersonas(_ListGeneration):
                  "personality in one sentence.\nPeople:"),
         "avoid": "Already listed (write different people): {listed}\n",
     }
+    example_items = ("Maya, a 34-year-old nurse who works night shifts and wants plants that "
+                     "need little care.",
+                     "Tom, a 71-year-old retired carpenter who has grown vegetables all his "
+                     "life and loves giving advice.",
+                     "Lena, a 22-year-old student on a tight budget, shy but curious.")
 
 
 
