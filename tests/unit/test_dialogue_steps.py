@@ -55,6 +55,9 @@ def model(dialogue: str = "good"):
             return "Here you go:\n" + "\n".join(f"{i + 1}. {s}" for i, s in enumerate(SUBTOPICS))
         if user.rstrip().endswith("People:"):
             return "\n".join(f"{i + 1}. {p}" for i, p in enumerate(PEOPLE))
+        if "Write only the <cot> part" in user:  # the reasoning call, lines repeated
+            return ("<cot>\nFormality: casual\nLocation: a kitchen\nFormality: casual\n"
+                    "</cot>")
         if "<dialogue>" in user:
             a, b = re.search(r'\("(\S+): \.\.\." or "(\S+): \.\.\."\)', user).groups()
             if dialogue == "one_speaker":
@@ -64,9 +67,7 @@ def model(dialogue: str = "good"):
             else:
                 lines = [f"{(a, b)[i % 2]}: turn {i} about number {seed % 1000}"
                          for i in range(5)]
-            cot = ("<cot>\nFormality: casual\nLocation: a kitchen\n</cot>\n"
-                   if "<cot>" in user else "")
-            return cot + "<dialogue>\n" + "\n".join(lines) + "\n</dialogue>"
+            return "<dialogue>\n" + "\n".join(lines) + "\n</dialogue>"
         if "summarise" in system.lower():
             return f"Summary: They settle point {seed % 1000}."
         raise AssertionError(f"unexpected prompt: {user[:80]}")
@@ -157,13 +158,19 @@ def test_n_caps_the_pairs_and_quotas_spread_them_over_topics_and_subtopics(tmp_p
 
 def test_the_write_prompt_holds_characteristics_and_the_chain_of_thought(tmp_path):
     _, records, _, backend = _run(tmp_path, n=2)
-    prompts = [r for r in backend.requests if "<dialogue>" in r.messages[-1]["content"]]
-    system, user = (m["content"] for m in prompts[0].messages)
-    assert "Example conversations" in system and "Ana: Hi Ben" in system
-    assert "<cot>" in user and "think step by step" in user and "interact" in user
+    thoughts = [r for r in backend.requests if "<cot>" in r.messages[-1]["content"]]
+    system, user = (m["content"] for m in thoughts[0].messages)
+    assert "think step by step" in user and "interact" in user and "<dialogue>" not in user
     assert all(f"- {name}:" in user for name in CHARACTERISTICS)
     assert "The two speakers:\n- Ada: Ada, a 29-year-old baker" in user
     assert "(part of the topic \"planning a home renovation\")" in user
+    prompts = [r for r in backend.requests if "<dialogue>" in r.messages[-1]["content"]]
+    system, user = (m["content"] for m in prompts[0].messages)
+    assert "Example conversations" in system and "Ana: Hi Ben" in system
+    # the reasoning, each line once, is the dialogue call's notes
+    assert "How this conversation goes" in user
+    assert "Formality: casual\nLocation: a kitchen\n\n" in user
+    assert '("Ada: ..." or "Ben: ...")' in user or '("Ben: ..." or "Ada: ...")' in user
     assert prompts[0].sampling.temperature == 0.2
     r = records[0]
     assert r.outputs["reasoning"] == "Formality: casual\nLocation: a kitchen"
@@ -240,8 +247,9 @@ def test_same_seed_same_records_and_a_crashed_run_resumes_to_them(tmp_path):
     assert dump == [r.model_dump(exclude={"provenance": {"created_at"}}) for r in again]
     assert {r.id for r in other} != {r.id for r in first}
     cache = ResponseCache(tmp_path / "d.sqlite")
-    # 6 list requests, then 2 dialogues a chunk: the crash comes in the third chunk
-    crashing = CachedBackend(ScriptedBackend(model(), fail_after=11), cache)
+    # 6 list requests, then 2 dialogues a chunk (2 reasonings, then 2 dialogues):
+    # the crash comes in the third chunk
+    crashing = CachedBackend(ScriptedBackend(model(), fail_after=15), cache)
     with pytest.raises(RuntimeError, match="scripted crash"):
         _run(tmp_path, n=6, name="d", backend=crashing)
     assert len(list(read_jsonl(tmp_path / "d" / "data.jsonl"))) == 4

@@ -65,6 +65,10 @@ DIALOGUE_CRITERIA: tuple[Criterion, ...] = (
                       5: "both speakers stay in character throughout"}),
 )
 
+#: tokens of the reasoning call (the dialogue call has ``max_tokens`` of its own)
+REASONING_MAX_TOKENS = 320
+_TAGS = re.compile(r"<\s*/?\s*(?:cot|dialogue)\s*>", re.IGNORECASE)
+_COT_PART = re.compile(r"<\s*cot\s*>.*?<\s*/\s*cot\s*>", re.IGNORECASE | re.DOTALL)
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
 _SUMMARY_LABEL = re.compile(r"^\s*\**\s*summary\s*\**\s*:\s*\**", re.IGNORECASE)
 
@@ -160,8 +164,12 @@ class DialogueWriter(_Sampled):
     Args:
         backend: the generator LLM.
         characteristics: show :data:`CHARACTERISTICS` and ask for the chain of thought
-            (``<cot>``) first; False asks for the dialogue only (the ablation without
-            characteristics and CoT).
+            (``<cot>``) first, in a call of its own (at most ``REASONING_MAX_TOKENS``
+            tokens, each line kept once), whose reasoning the dialogue's call then shows as
+            notes; False asks for the dialogue only (the ablation without characteristics
+            and CoT). The paper asks for both in one answer; on the 0.5B model the
+            reasoning then ran on in repeated lines until ``max_tokens`` in 9 of 9
+            dialogues, leaving no dialogue.
         min_turns: turns a dialogue needs (fewer is rejected).
         max_tokens: the answer's cap, in tokens.
         temperature, top_p: sampling (the paper: temperature 0.2).
@@ -174,25 +182,24 @@ class DialogueWriter(_Sampled):
     """
 
     name = "diasynth.dialogue"
-    version = "2"
+    version = "3"
     templates = {
         "system": "You write realistic conversations between two people, the way people "
                   "really talk.{examples}",
         "examples": "\n\nExample conversations:\n\n{dialogues}",
-        "user": "{people}\nWhat they talk about: {subject}\n\n{instructions}",
+        "user": "{people}\nWhat they talk about: {subject}\n\n{notes}{instructions}",
         "people_personas": "The two speakers:\n- {name_a}: {persona_a}\n- {name_b}: {persona_b}",
         "people_plain": "The two speakers are {name_a} and {name_b}.",
         "subject": "{subtopic} (part of the topic \"{topic}\")",
         "with_cot": (
             "A conversation has these characteristics:\n{characteristics}\n\n"
-            "First, inside <cot> and </cot>, think step by step: write one short line per "
-            "characteristic, \"characteristic: value\", the value in a few words, as it is "
-            "in this conversation given the two speakers and what they talk about; then say "
-            "in one or two sentences how these values interact. Then, inside <dialogue> and "
-            "</dialogue>, write the conversation: at least {min_turns} turns, one turn per "
-            "line, each line starting with the speaker's name and a colon (\"{name_a}: ...\" "
-            "or \"{name_b}: ...\"), only these two names. The first turn starts "
-            "\"{name_a}:\"."),
+            "Before the conversation is written, think step by step, inside <cot> and "
+            "</cot>: write one short line per characteristic, \"characteristic: value\", "
+            "the value in a few words, as it is in this conversation given the two speakers "
+            "and what they talk about; then say in one or two sentences how these values "
+            "interact. Write only the <cot> part."),
+        "notes": "How this conversation goes (characteristics and how they interact):\n"
+                 "{reasoning}\n\n",
         "without_cot": (
             "Inside <dialogue> and </dialogue>, write the conversation: at least {min_turns} "
             "turns, one turn per line, each line starting with the speaker's name and a "
@@ -213,8 +220,11 @@ class DialogueWriter(_Sampled):
         self.min_turns, self.max_tokens, self.max_attempts = min_turns, max_tokens, max_attempts
         self.temperature, self.top_p, self.seed = temperature, top_p, seed
 
-    def messages(self, spec: DialogueSpec) -> tuple[str, str]:
-        """The ``(system, user)`` prompt of one dialogue."""
+    def messages(self, spec: DialogueSpec, reasoning: str | None = None
+                 ) -> tuple[str, str]:
+        """The ``(system, user)`` prompt of one dialogue: with ``characteristics`` and no
+        ``reasoning``, the prompt of the reasoning (the first call); else the dialogue's,
+        with ``reasoning`` shown as notes when given."""
         t = self.templates
         examples = t["examples"].format(dialogues="\n\n".join(spec.examples)) \
             if spec.examples else ""
@@ -225,13 +235,46 @@ class DialogueWriter(_Sampled):
         subject = t["subject"].format(subtopic=spec.subtopic.rstrip(". "), topic=spec.topic) \
             if spec.subtopic else spec.topic.rstrip(". ")
         listed = "\n".join(f"- {k}: {v}" for k, v in CHARACTERISTICS.items())
-        instructions = t["with_cot"].format(characteristics=listed, min_turns=self.min_turns,
-                                            name_a=a, name_b=b) if self.characteristics \
-            else t["without_cot"].format(min_turns=self.min_turns, name_a=a, name_b=b)
+        if self.characteristics and reasoning is None:
+            instructions = t["with_cot"].format(characteristics=listed)
+            return (t["system"].format(examples=""),
+                    t["user"].format(people=people, subject=subject, notes="",
+                                     instructions=instructions))
+        notes = t["notes"].format(reasoning=reasoning) if reasoning else ""
+        instructions = t["without_cot"].format(min_turns=self.min_turns, name_a=a, name_b=b)
         return (t["system"].format(examples=examples),
-                t["user"].format(people=people, subject=subject, instructions=instructions))
+                t["user"].format(people=people, subject=subject, notes=notes,
+                                 instructions=instructions))
 
-    def _parse(self, spec: DialogueSpec, text: str, cut_off: bool) -> ParsedDialogue:
+    def _reasonings(self, specs: Sequence[DialogueSpec], attempt: int) -> list[str]:
+        """The chain of thought of each dialogue (the first call): the answer without tags,
+        each line once (a small model repeats lines until ``max_tokens``), at most 16
+        lines, a line cut off at ``max_tokens`` dropped."""
+        requests = [self.request(
+            *self.messages(spec), temperature=self.temperature, top_p=self.top_p,
+            max_tokens=min(self.max_tokens, REASONING_MAX_TOKENS),
+            seed=derived_seed(self.name, self.seed, spec.key, attempt, "cot"))
+            for spec in specs]
+        out = []
+        for answer in self.backend.chat(requests):
+            if isinstance(answer, BackendError):
+                raise answer
+            lines = _TAGS.sub("\n", answer.text).splitlines()
+            if answer.finish_reason == "length" and lines:
+                lines = lines[:-1]
+            seen: set[str] = set()
+            kept = []
+            for line in (x.strip() for x in lines):
+                if line and line.casefold() not in seen:
+                    seen.add(line.casefold())
+                    kept.append(line)
+            out.append("\n".join(kept[:16]))
+        return out
+
+    def _parse(self, spec: DialogueSpec, text: str, cut_off: bool,
+               reasoning: str) -> ParsedDialogue:
+        if self.characteristics:  # the first call's reasoning, filed with the dialogue
+            text = f"<cot>\n{reasoning}\n</cot>\n{_COT_PART.sub('', text)}"
         parsed = parse_dialogue(text, spec.names, min_turns=self.min_turns, cut_off=cut_off)
         if not self.characteristics:  # nothing was asked: what precedes the dialogue is noise
             parsed.reasoning, parsed.characteristics = "", {}
@@ -250,7 +293,9 @@ class DialogueWriter(_Sampled):
             BackendError: the backend failed a request after its own retries.
         """
         out = [WrittenDialogue(None) for _ in specs]
-        prompts = [self.messages(s) for s in specs]
+        reasonings = self._reasonings(specs, attempt) if self.characteristics \
+            else [""] * len(specs)
+        prompts = [self.messages(s, r or None) for s, r in zip(specs, reasonings, strict=True)]
         pending = list(range(len(specs)))
         for attempt_try in range(self.max_attempts):
             if not pending:
@@ -264,7 +309,8 @@ class DialogueWriter(_Sampled):
             for i, answer in zip(pending, self.backend.chat(requests), strict=True):
                 if isinstance(answer, BackendError):
                     raise answer
-                parsed = self._parse(specs[i], answer.text, answer.finish_reason == "length")
+                parsed = self._parse(specs[i], answer.text, answer.finish_reason == "length",
+                                     reasonings[i])
                 if parsed.reason is None:
                     out[i].parsed, out[i].reason = parsed, None
                 else:
