@@ -46,19 +46,22 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+#: options shared by the commands that run a recipe (generate, label)
+ModelOption = Annotated[
+    str | None, typer.Option(help="Embedded model name, or the server's model id.")]
+BaseUrlOption = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")]
+ResumeOption = Annotated[bool, typer.Option(help="Continue the run in OUTPUT.")]
+
+
 @app.command()
 def generate(
     recipe_path: Annotated[Path, typer.Argument(help="Recipe YAML file.", metavar="RECIPE")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
     n: Annotated[int | None, typer.Option(help="Accepted records wanted (recipe's n).")] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Embedded model name, or the server's model id.")
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."),
-    ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in OUTPUT.")] = False,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    resume: ResumeOption = False,
 ) -> None:
     """Generate a synthetic dataset from a recipe (the TarGEN preset, or its own steps)."""
     from synthloom.api import generate as generate_data
@@ -139,14 +142,9 @@ def label(
              "it the file's labels are never read.", metavar="COLUMN")] = None,
     limit: Annotated[int | None, typer.Option(
         min=1, help="Label only the first N texts.")] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Embedded model name, or the server's model id.")
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."),
-    ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in OUTPUT.")] = False,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    resume: ResumeOption = False,
 ) -> None:
     """Label real, unlabelled texts with a teacher (LLM prompts and rules, combined by a
     label model): one record per text, its label, label probabilities and trust weight."""
