@@ -109,8 +109,9 @@ def reply_messages(history: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                 lines.append(f"Assistant: {m['content']}")
     return [{"role": "system", "content": REPLY_SYSTEM},
             {"role": "user", "content": "Conversation so far:\n" + "\n".join(lines[-12:])
-             + "\n\nWrite the assistant's next reply to the person: one to three plain "
-             "sentences that use the results above. Reply with the sentences only."}]
+             + "\n\nWrite the assistant's next reply to the person, speaking to them "
+             "directly in the first person: one to three plain sentences that use the "
+             "results above. Reply with the sentences only."}]
 
 
 _USER_HOW = {"ask": "The message asks for this.",
@@ -150,7 +151,8 @@ ASSISTANT_SYSTEM = ("You are a helpful assistant that can call tools. Call a too
                     "ask a short question when a required detail is missing; otherwise "
                     "answer directly.")
 #: the assistant's instruction when it must reply in words (no tools offered)
-REPLY_SYSTEM = ("You are a helpful assistant. Reply to the user in one to three plain "
+REPLY_SYSTEM = ("You are a helpful assistant. Reply to the user directly, in the first "
+                "person (\"I have booked...\", \"Your order...\"), in one to three plain "
                 "sentences, using the tool results above where they answer the request. "
                 "Do not write JSON, code or tool calls.")
 
