@@ -145,6 +145,17 @@ def _utf8_text(path: Path, data: bytes) -> str:
 
 
 def _read_jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    return [row for _, row in numbered_jsonl_rows(path, text)]
+
+
+def numbered_jsonl_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSON-lines text with their 1-based line numbers, blank lines
+    skipped.
+
+    Raises:
+        UserInputError: a line that is not JSON, is nested too deeply, or is not an object
+            (one line naming ``path`` and the line number).
+    """
     rows = []
     for lineno, line in enumerate(io.StringIO(text, newline=None), start=1):
         if not line.strip():
@@ -158,7 +169,7 @@ def _read_jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
         if not isinstance(row, dict):
             raise UserInputError(f"{path}: line {lineno} is not a JSON object "
                                  f"(found {type(row).__name__})")
-        rows.append(row)
+        rows.append((lineno, row))
     return rows
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -34,6 +33,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 from scipy.special import expit, ndtr
 
+from synthloom.datasets import numbered_jsonl_rows
 from synthloom.errors import UserInputError
 from synthloom.records import Record
 from synthloom.tasks.base import TaskSpec, register_kind
@@ -241,15 +241,7 @@ def read_corpus(
             doc_id = row.get(id_column) if id_column else None
             docs.append((doc_id or f"line-{i}", row.get(text_column)))
     else:
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as e:
-                raise UserInputError(f"{path} line {i}: not JSON ({e})") from e
-            if not isinstance(row, dict):
-                raise UserInputError(f"{path} line {i}: not a JSON object")
+        for i, row in numbered_jsonl_rows(path, text):
             value = row.get(text_column)
             doc_id = row.get(id_column) if id_column else None
             docs.append(
