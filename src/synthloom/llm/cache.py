@@ -114,9 +114,14 @@ class ResponseCache:
     def get(self, key: str) -> ChatResponse | None:
         """The stored answer for ``key``, marked ``cached`` with 0 seconds, or None."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT response FROM responses WHERE key = ?", (key,)
-            ).fetchone()
+            try:
+                row = self._db.execute(
+                    "SELECT response FROM responses WHERE key = ?", (key,)
+                ).fetchone()
+            except sqlite3.OperationalError as e:
+                if "decode" not in str(e):
+                    raise
+                return None  # a row damaged into bytes that are not UTF-8: asked again
         if row is None:
             return None
         try:
