@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from synthloom.datasets import numbered_jsonl_rows
 from synthloom.errors import UserInputError
 from synthloom.records import Origin, Provenance, Record, record_id
 from synthloom.vader import DATA_DIR_ENV, _tar_member, vader_data_dir
@@ -120,15 +121,9 @@ def load_instructions(source: str | Path) -> list[Record]:
     except OSError as e:
         raise UserInputError(f"{path}: cannot be read ({e.strerror})") from e
     records = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as e:
-            raise UserInputError(f"{path} line {i}: not JSON ({e})") from e
-        if not isinstance(row, dict) or not str(row.get("instruction") or "").strip():
-            raise UserInputError(f"{path} line {i}: needs a non-empty 'instruction' field")
+    for i, row in numbered_jsonl_rows(path, text):
+        if not str(row.get("instruction") or "").strip():
+            raise UserInputError(f"{path}: line {i} needs a non-empty 'instruction' field")
         records.append(instruction_record(path.stem, str(row["instruction"]),
                                           str(row.get("input") or ""),
                                           str(row.get("output") or ""), f"{path}#{i}"))

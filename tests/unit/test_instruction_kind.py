@@ -85,7 +85,7 @@ def test_a_jsonl_instruction_file_and_its_errors(tmp_path: Path) -> None:
     assert records[0].outputs == {"response": "4"} and "input" not in records[1].inputs
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "ok"}\n{"prompt": "no instruction"}\n')
-    with pytest.raises(UserInputError, match=r"bad.jsonl line 2: needs a non-empty"):
+    with pytest.raises(UserInputError, match=r"bad.jsonl: line 2 needs a non-empty"):
         load_instructions(bad)
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(UserInputError, match="empty"):

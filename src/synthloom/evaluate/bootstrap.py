@@ -187,13 +187,7 @@ def paired_difference_ci(
     n = len(yt)
     if n == 0 or len(a) != n or len(b) != n:
         raise ValueError(f"need equal, non-zero numbers of labels; got {n}, {len(a)}, {len(b)}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    code = {label: i for i, label in enumerate(labels)}
-    outside = len(code)
-    t = np.array([code.get(v, outside) for v in yt], dtype=np.int64)
+    code, outside, t = _encoded_truth(yt, labels, n_resamples, confidence)
     pa = np.array([code.get(v, outside) for v in a], dtype=np.int64)
     pb = np.array([code.get(v, outside) for v in b], dtype=np.int64)
     full = np.arange(n)[None, :]
@@ -273,13 +267,7 @@ def runs_ci(
             raise ValueError("need at least one run")
         if any(len(run) != n for run in group):
             raise ValueError(f"every run needs {n} predictions, got {[len(r) for r in group]}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    code = {label: i for i, label in enumerate(labels)}
-    outside = len(code)
-    t = np.array([code.get(v, outside) for v in yt], dtype=np.int64)
+    code, outside, t = _encoded_truth(yt, labels, n_resamples, confidence)
 
     def encode(group: list[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
         preds = [np.asarray(run, dtype=object) for run in group]
@@ -313,3 +301,21 @@ def runs_ci(
         low, high = np.quantile(values, [alpha, 1.0 - alpha])
         result[name] = {"value": float(fn(full)[0]), "low": float(low), "high": float(high)}
     return result
+
+
+def _encoded_truth(yt: np.ndarray, labels: Sequence[Any], n_resamples: int,
+                   confidence: float) -> tuple[dict[Any, int], int, np.ndarray]:
+    """``(code, outside, t)``: each label's integer code, the code of a value outside
+    ``labels``, and the true labels encoded, once ``n_resamples`` and ``confidence`` are
+    checked.
+
+    Raises:
+        ValueError: ``n_resamples`` < 1 or ``confidence`` outside (0, 1).
+    """
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    code = {label: i for i, label in enumerate(labels)}
+    outside = len(code)
+    return code, outside, np.array([code.get(v, outside) for v in yt], dtype=np.int64)

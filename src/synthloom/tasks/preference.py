@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from synthloom.datasets import numbered_jsonl_rows
 from synthloom.errors import UserInputError
 from synthloom.records import Record
 from synthloom.tasks.base import TaskSpec, register_kind
@@ -124,15 +124,9 @@ def read_prompts(path: str | Path, column: str = "prompt") -> list[str]:
         found = [row.get(column) or "" for row in reader]
     else:
         found = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as e:
-                raise UserInputError(f"{path} line {i}: not JSON ({e})") from e
-            if not isinstance(row, dict) or not isinstance(row.get(column), str):
-                raise UserInputError(f"{path} line {i}: needs a string field {column!r}; "
+        for i, row in numbered_jsonl_rows(path, text):
+            if not isinstance(row.get(column), str):
+                raise UserInputError(f"{path}: line {i} needs a string field {column!r}; "
                                      "set prompt_column")
             found.append(row[column])
     prompts = list(dict.fromkeys(p.strip() for p in found if p and p.strip()))
