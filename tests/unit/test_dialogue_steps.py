@@ -40,6 +40,10 @@ PEOPLE = ["Ada, a 29-year-old baker who starts work at four.",
           "Ben, a 63-year-old postman who loves crosswords.",
           "Ivy, a 19-year-old cyclist saving for a new bike.",
           "Omar, a 45-year-old bus driver with three children."]
+#: its answer when the prompt lists people to avoid
+OTHER_PEOPLE = ["a 52-year-old ferry captain who hates small talk.",
+                "a dentist of 38 who trains for marathons.",
+                "a 24-year-old barista who writes songs at night."]
 
 
 def model(dialogue: str = "good"):
@@ -54,7 +58,8 @@ def model(dialogue: str = "good"):
         if user.rstrip().endswith("Subtopics:"):
             return "Here you go:\n" + "\n".join(f"{i + 1}. {s}" for i, s in enumerate(SUBTOPICS))
         if user.rstrip().endswith("People:"):
-            return "\n".join(f"{i + 1}. {p}" for i, p in enumerate(PEOPLE))
+            people = OTHER_PEOPLE if "Already listed" in user else PEOPLE
+            return "\n".join(f"{i + 1}. {p}" for i, p in enumerate(people))
         if "Write only the <cot> part" in user:  # the reasoning call, lines repeated
             return ("<cot>\nFormality: casual\nLocation: a kitchen\nFormality: casual\n"
                     "</cot>")
@@ -116,7 +121,9 @@ def test_the_rouge_filter_keeps_an_item_only_below_threshold_with_every_kept_one
 
 
 def test_near_duplicate_subtopics_and_personas_are_dropped_and_recorded(tmp_path):
-    _, records, out, _ = _run(tmp_path)
+    # the paper's filter: each subtopic's personas apart
+    _, records, out, _ = _run(tmp_path, LAYERED.replace(
+        "count: 3}", "count: 3, repeat_scope: subtopic}"))
     subtopics = json.loads((out / "plan" / "subtopics.json").read_text())
     for topic in ("planning a home renovation", "a visit to the doctor"):
         assert subtopics["topics"][topic] == ["choosing the paint colours", "hiring a builder"]
@@ -132,6 +139,28 @@ def test_near_duplicate_subtopics_and_personas_are_dropped_and_recorded(tmp_path
     assert {r.inputs["personas"][0].split(",")[0] for r in records} <= {"Ada", "Ben"}
 
 
+def test_a_persona_kept_for_one_subtopic_is_a_repeat_for_the_next_of_its_topic(tmp_path):
+    _, records, out, backend = _run(tmp_path)
+    people = json.loads((out / "plan" / "dialogue_personas.json").read_text())
+    for topic in ("planning a home renovation", "a visit to the doctor"):
+        first, second = people["personas"][topic].values()
+        assert first == [PEOPLE[0], PEOPLE[3], PEOPLE[4]]
+        assert second == [PEOPLE[5], *OTHER_PEOPLE[:2]]  # Omar was new: kept in round 1
+    assert people["fallback"] == [] and people["requests"] == 6  # 4 lists + 2 second rounds
+    # the second round lists the topic's personas written for its other subtopic
+    asked = [r.messages[-1]["content"] for r in backend.requests
+             if "Already listed" in r.messages[-1]["content"]]
+    assert len(asked) == 2 and all(PEOPLE[3] in a for a in asked)
+    # a persona without a name gets a drawn one, the same in each of its dialogues
+    names = {p: set() for p in OTHER_PEOPLE[:2]}
+    for r in records:
+        for persona, name in zip(r.inputs["personas"], r.outputs["speakers"], strict=True):
+            if persona in names:
+                names[persona].add(name)
+    assert all(len(n) == 1 for n in names.values())
+    assert len({n for ns in names.values() for n in ns}) == 2
+
+
 def test_one_dialogue_per_persona_pair_per_subtopic(tmp_path):
     manifest, records, _, _ = _run(tmp_path, n=100)
     # 2 topics x 2 subtopics x C(3, 2) pairs: every slot drafted once, then the slots ran out
@@ -143,7 +172,9 @@ def test_one_dialogue_per_persona_pair_per_subtopic(tmp_path):
     assert set(pairs.values()) == {1}
     for r in records:
         names = r.outputs["speakers"]
-        assert names == [p.split(",")[0] for p in r.inputs["personas"]]
+        for persona, name in zip(r.inputs["personas"], names, strict=True):
+            if persona in PEOPLE:  # a persona that starts with a name keeps it
+                assert name == persona.split(",")[0]
         assert r.provenance.plan.taxonomy_path == [r.inputs["topic"], r.inputs["subtopic"]]
 
 
@@ -247,9 +278,9 @@ def test_same_seed_same_records_and_a_crashed_run_resumes_to_them(tmp_path):
     assert dump == [r.model_dump(exclude={"provenance": {"created_at"}}) for r in again]
     assert {r.id for r in other} != {r.id for r in first}
     cache = ResponseCache(tmp_path / "d.sqlite")
-    # 6 list requests, then 2 dialogues a chunk (2 reasonings, then 2 dialogues):
-    # the crash comes in the third chunk
-    crashing = CachedBackend(ScriptedBackend(model(), fail_after=15), cache)
+    # 8 list requests (2 of subtopics, 4 of personas, 2 second rounds of personas), then
+    # 2 dialogues a chunk (2 reasonings, then 2 dialogues): the crash comes in the third
+    crashing = CachedBackend(ScriptedBackend(model(), fail_after=17), cache)
     with pytest.raises(RuntimeError, match="scripted crash"):
         _run(tmp_path, n=6, name="d", backend=crashing)
     assert len(list(read_jsonl(tmp_path / "d" / "data.jsonl"))) == 4

@@ -50,6 +50,8 @@ class ListResult:
     dropped: list[dict[str, Any]] = field(default_factory=list)
     removed: Counter[str] = field(default_factory=Counter)
     requests: int = 0
+    #: ``"/".join(key)`` -> key, for the subjects asked
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
 
 class RougeFilter:
@@ -102,9 +104,14 @@ class _ListGeneration(Operator):
         temperature, top_p: sampling (the paper: temperature 0.1).
         seed: master seed.
         templates: overrides of :attr:`templates`.
+        scope: how many leading parts of a subject's key share one filter (and one list
+            of items to avoid): None, the whole key (each list apart, as in the paper);
+            1, every list under the same first part, e.g. the personas of all subtopics
+            of one topic, so that one person is not written again for the next subtopic.
 
     Raises:
-        ValueError: ``count`` outside 1..20, ``rounds`` < 1, or a bad threshold.
+        ValueError: ``count`` outside 1..20, ``rounds`` < 1, ``scope`` < 1, or a bad
+            threshold.
     """
 
     name = "diasynth.list"
@@ -118,15 +125,27 @@ class _ListGeneration(Operator):
 
     def __init__(self, backend: ChatBackend, *, count: int, threshold: float = 0.5,
                  rounds: int = 2, temperature: float = 0.1, top_p: float = 0.95,
-                 seed: int = 0, templates: Mapping[str, str] | None = None) -> None:
+                 seed: int = 0, templates: Mapping[str, str] | None = None,
+                 scope: int | None = None) -> None:
         if not 1 <= count <= 20:
             raise ValueError(f"count must be between 1 and 20, got {count}")
         if rounds < 1:
             raise ValueError(f"rounds must be at least 1, got {rounds}")
+        if scope is not None and scope < 1:
+            raise ValueError(f"scope must be at least 1, got {scope}")
+        self.scope = scope
         self.use_templates(templates)
         self.backend, self.count, self.rounds = backend, count, rounds
         self.filter = RougeFilter(threshold)
         self.temperature, self.top_p, self.seed = temperature, top_p, seed
+
+    def _in_scope(self, subject: ListSubject, out: ListResult) -> list[str]:
+        """The items kept so far for every subject sharing ``subject``'s filter scope."""
+        if self.scope is None:
+            return out.items["/".join(subject.key)]
+        prefix = subject.key[:self.scope]
+        return [item for name, items in out.items.items()
+                if out.keys[name][:self.scope] == prefix for item in items]
 
     def _user(self, subject: ListSubject, kept: list[str]) -> str:
         avoid = self.templates["avoid"].format(listed="; ".join(kept)) if kept else ""
@@ -139,13 +158,14 @@ class _ListGeneration(Operator):
         Raises:
             BackendError: the backend failed a request after its own retries.
         """
-        out = ListResult(items={"/".join(s.key): [] for s in subjects})
+        out = ListResult(items={"/".join(s.key): [] for s in subjects},
+                         keys={"/".join(s.key): s.key for s in subjects})
         pending = list(subjects)
         for round_ in range(self.rounds):
             if not pending:
                 break
             requests = [self.request(
-                self.templates["system"], self._user(s, out.items["/".join(s.key)]),
+                self.templates["system"], self._user(s, self._in_scope(s, out)),
                 temperature=self.temperature, top_p=self.top_p,
                 max_tokens=self.count * self.words_per_item * 2 + 40,
                 seed=derived_seed(self.name, self.seed, *s.key, round_)) for s in pending]
@@ -180,7 +200,7 @@ class _ListGeneration(Operator):
                 out.dropped.append({"list": name, "text": item, "copy_of_example": copied[0],
                                     "rouge_l_recall": round(copied[1], 4)})
                 continue
-            repeat = self.filter.repeat_of(item, kept)
+            repeat = self.filter.repeat_of(item, self._in_scope(subject, out))
             if repeat is None:
                 kept.append(item)
                 continue
@@ -219,36 +239,38 @@ class SubtopicGeneration(_ListGeneration):
 
 class DialoguePersonas(_ListGeneration):
     """DiaSynth step 3: ``count`` (p <= 20) personas per subtopic from a few-shot list
-    prompt, same filter as the subtopics. Each persona is asked to start with a first
-    name (the speaker's name in the dialogue). See :class:`_ListGeneration` for the
-    arguments.
+    prompt, same filter as the subtopics. A persona is a description without a name (age,
+    occupation, situation, personality): asked for a name, the models tried here gave the
+    same few (qwen2.5-coder-1.5b: John or Sarah in 11 of 16 personas over 6 subtopics), so a speaker's
+    name is drawn instead (:func:`~synthloom.operators.dialogue.parsing.speaker_names`).
+    Pass ``scope=1`` to filter each topic's personas together, across its subtopics (the
+    pipeline step's default). See :class:`_ListGeneration` for the arguments.
     """
 
     name = "diasynth.personas"
+    version = "3"
     max_words = 60
     min_words = 3
     words_per_item = 40
     templates = {
         "system": "You invent realistic, varied people.",
         "user": ("Subject: choosing plants for a small balcony\nPeople:\n"
-                 "1. Maya, a 34-year-old nurse who works night shifts and wants plants that "
+                 "1. a 34-year-old nurse who works night shifts and wants plants that "
                  "need little care.\n"
-                 "2. Tom, a 71-year-old retired carpenter who has grown vegetables all his "
+                 "2. a 71-year-old retired carpenter who has grown vegetables all his "
                  "life and loves giving advice.\n"
-                 "3. Lena, a 22-year-old student on a tight budget, shy but curious.\n\n"
+                 "3. a 22-year-old student on a tight budget, shy but curious.\n\n"
                  "Subject: {subject}\n{avoid}Write {count} different people who could have a "
-                 "conversation about this subject, one per line, numbered. Start each with "
-                 "a first name and a comma, then give their age, occupation, situation and "
-                 "personality in one sentence.\nPeople:"),
+                 "conversation about this subject, one per line, numbered. Describe each in "
+                 "one sentence, without a name: their age, occupation, situation and "
+                 "personality.\nPeople:"),
         "avoid": "Already listed (write different people): {listed}\n",
     }
-    example_items = ("Maya, a 34-year-old nurse who works night shifts and wants plants that "
+    example_items = ("a 34-year-old nurse who works night shifts and wants plants that "
                      "need little care.",
-                     "Tom, a 71-year-old retired carpenter who has grown vegetables all his "
+                     "a 71-year-old retired carpenter who has grown vegetables all his "
                      "life and loves giving advice.",
-                     "Lena, a 22-year-old student on a tight budget, shy but curious.")
-
-
+                     "a 22-year-old student on a tight budget, shy but curious.")
 
 
 def persona_lists(keys: Sequence[tuple[str, str]], source: str, count: int, seed: int, *,

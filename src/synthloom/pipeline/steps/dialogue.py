@@ -114,8 +114,10 @@ class SubtopicsStep(StepConfig):
 class DialoguePersonasStep(StepConfig):
     """DiaSynth step 3: ``count`` personas per subtopic (per topic without a
     ``dialogue.subtopics`` step). ``generated``: a few-shot list prompt, each persona kept
-    only if its ROUGE-L F with every kept one of its subtopic is below ``rouge_threshold``
-    (a list short of two is filled with sampled personas, listed in ``fallback``);
+    only if its ROUGE-L F with every kept one of its topic (``repeat_scope: topic``, the
+    default: a person written for one subtopic is not written again for the next) or of its
+    subtopic alone (``subtopic``, the paper's filter) is below ``rouge_threshold`` (a list
+    short of two is filled with sampled personas, listed in ``fallback``);
     ``sampled``: from synthloom's persona variables (occupation, expertise, age band, Big
     Five traits; :func:`~synthloom.operators.instruct.persona_hub.sampled_personas`);
     ``pool``: drawn from the pool of a ``personas.pool`` step (a file of the user's).
@@ -124,6 +126,7 @@ class DialoguePersonasStep(StepConfig):
         source: ``generated``, ``sampled`` or ``pool``.
         count: personas per subtopic (p, 2..20): C(p, 2) pairs, one dialogue each.
         rouge_threshold, rounds, temperature: as for ``dialogue.subtopics``.
+        repeat_scope: ``topic`` or ``subtopic``: which personas a new one is compared with.
 
     The artifact ``plan/dialogue_personas.json``: ``{"personas": {topic: {subtopic:
     [persona, ...]}}, "source", "dropped", "removed", "fallback": ["topic/subtopic", ...]}``
@@ -136,6 +139,7 @@ class DialoguePersonasStep(StepConfig):
     rouge_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
     rounds: int = Field(default=2, ge=1, le=10, strict=True)
     temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    repeat_scope: Literal["topic", "subtopic"] = "topic"
     role = "plan"
     reads = frozenset({"topics"})
     writes = frozenset({"dialogue_personas"})
@@ -164,7 +168,8 @@ class DialoguePersonasStep(StepConfig):
                     ctx.backend, count=self.count, threshold=self.rouge_threshold,
                     rounds=self.rounds, temperature=self.temperature,
                     top_p=ctx.recipe.sampling.top_p, seed=seed,
-                    templates=ctx.templates(DialoguePersonas))
+                    templates=ctx.templates(DialoguePersonas),
+                    scope=1 if self.repeat_scope == "topic" else None)
                 result = op.run([ListSubject((t, s), s if s == t else f"{s} (topic: {t})")
                                  for t, s in keys])
                 found = result.items
