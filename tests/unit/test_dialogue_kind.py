@@ -227,5 +227,4 @@ def test_list_items_that_copy_the_few_shot_example_are_dropped() -> None:
         "Priya, a 41-year-old architect who restores old houses.",
         "Kofi, a 58-year-old electrician who talks fast."]
     assert result.removed["copies_example"] == 2
-    assert {d["copy_of_example"].split(" who")[0].split(",")[0] for d in result.dropped} == {
-        "a 34-year-old nurse", "a 22-year-old student on a tight budget"}
+    assert {d["copy_of_example"].split(",")[0] for d in result.dropped} == {"Maya", "Lena"}

@@ -134,9 +134,15 @@ def test_near_duplicate_subtopics_and_personas_are_dropped_and_recorded(tmp_path
     assert subtopics["removed"] == {"duplicate": 2, "extra": 4, "near_duplicate": 2}
     people = json.loads((out / "plan" / "dialogue_personas.json").read_text())
     lists = [p for by_sub in people["personas"].values() for p in by_sub.values()]
-    assert len(lists) == 4 and all(p == [PEOPLE[0], PEOPLE[3], PEOPLE[4]] for p in lists)
+    assert len(lists) == 4 and all(
+        [p.split(",", 1)[1] for p in people_] == [p.split(",", 1)[1] for p in
+                                                  (PEOPLE[0], PEOPLE[3], PEOPLE[4])]
+        for people_ in lists)
     assert people["removed"]["duplicate"] == 4 and people["removed"]["near_duplicate"] == 4
-    assert {r.inputs["personas"][0].split(",")[0] for r in records} <= {"Ada", "Ben"}
+    # each topic's second subtopic got the same three people: renamed there, not dropped
+    assert lists[0] == lists[2] == [PEOPLE[0], PEOPLE[3], PEOPLE[4]]
+    assert len(people["renamed"]) == 6 and not {"Ada", "Ben", "Ivy"} & {
+        p.split(",")[0] for p in lists[1] + lists[3]}
 
 
 def test_a_persona_kept_for_one_subtopic_is_a_repeat_for_the_next_of_its_topic(tmp_path):
@@ -393,3 +399,22 @@ def test_the_shipped_recipe_loads_and_runs_on_the_scripted_model(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 12 and all(row["summary"] and ": " in row["dialogue"] for row in rows)
+
+
+def test_a_first_name_its_topic_already_uses_is_replaced_in_the_persona():
+    from synthloom.operators.dialogue.layers import distinct_names
+
+    people = {"moving house": {
+        "packing": ["John, 35, a teacher who hates clutter.", "Sarah, 40, a removal driver."],
+        "new school": ["John, a 30-year-old father of two.", "a shy 12-year-old pupil."]},
+        "dentist": {"fear": ["John, 50, a nervous patient."]}}
+    renamed, changes = distinct_names(people, seed=3)
+    again, _ = distinct_names(people, seed=3)
+    assert renamed == again  # deterministic
+    assert renamed["moving house"]["packing"] == people["moving house"]["packing"]
+    new_john = renamed["moving house"]["new school"][0]
+    assert new_john.endswith(", a 30-year-old father of two.")
+    assert new_john.split(",")[0] not in {"John", "Sarah"}
+    assert renamed["moving house"]["new school"][1] == "a shy 12-year-old pupil."
+    assert renamed["dentist"] == people["dentist"]  # names repeat only across topics
+    assert changes == [{"from": "John, a 30-year-old father of two.", "to": new_john}]

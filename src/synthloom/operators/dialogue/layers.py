@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from synthloom.llm.base import BackendError, ChatBackend
 from synthloom.operators.base import Operator, derived_seed
-from synthloom.operators.dialogue.parsing import parse_list
+from synthloom.operators.dialogue.parsing import NAMES, parse_list, speaker_name
 from synthloom.operators.instruct.rouge_index import RougeLIndex
 
 
@@ -239,11 +239,12 @@ class SubtopicGeneration(_ListGeneration):
 
 class DialoguePersonas(_ListGeneration):
     """DiaSynth step 3: ``count`` (p <= 20) personas per subtopic from a few-shot list
-    prompt, same filter as the subtopics. A persona is a description without a name (age,
-    occupation, situation, personality): asked for a name, the models tried here gave the
-    same few (qwen2.5-coder-1.5b: John or Sarah in 11 of 16 personas over 6 subtopics), so a speaker's
-    name is drawn instead (:func:`~synthloom.operators.dialogue.parsing.speaker_names`).
-    Pass ``scope=1`` to filter each topic's personas together, across its subtopics (the
+    prompt, same filter as the subtopics. Each persona is asked to start with a first
+    name (the speaker's name in the dialogue); :func:`distinct_names` then gives a new
+    name to a persona whose name its topic already uses (qwen2.5-coder-1.5b named 11 of 16
+    personas over 6 subtopics John or Sarah). Asked for personas without names, the same
+    model wrote the prompt's three example people back in 31 of 33 answers' items. Pass
+    ``scope=1`` to filter each topic's personas together, across its subtopics (the
     pipeline step's default). See :class:`_ListGeneration` for the arguments.
     """
 
@@ -255,22 +256,65 @@ class DialoguePersonas(_ListGeneration):
     templates = {
         "system": "You invent realistic, varied people.",
         "user": ("Subject: choosing plants for a small balcony\nPeople:\n"
-                 "1. a 34-year-old nurse who works night shifts and wants plants that "
+                 "1. Maya, a 34-year-old nurse who works night shifts and wants plants that "
                  "need little care.\n"
-                 "2. a 71-year-old retired carpenter who has grown vegetables all his "
+                 "2. Tom, a 71-year-old retired carpenter who has grown vegetables all his "
                  "life and loves giving advice.\n"
-                 "3. a 22-year-old student on a tight budget, shy but curious.\n\n"
+                 "3. Lena, a 22-year-old student on a tight budget, shy but curious.\n\n"
                  "Subject: {subject}\n{avoid}Write {count} different people who could have a "
-                 "conversation about this subject, one per line, numbered. Describe each in "
-                 "one sentence, without a name: their age, occupation, situation and "
-                 "personality.\nPeople:"),
+                 "conversation about this subject, one per line, numbered. Start each with "
+                 "a first name and a comma, then give their age, occupation, situation and "
+                 "personality in one sentence.\nPeople:"),
         "avoid": "Already listed (write different people): {listed}\n",
     }
-    example_items = ("a 34-year-old nurse who works night shifts and wants plants that "
+    example_items = ("Maya, a 34-year-old nurse who works night shifts and wants plants that "
                      "need little care.",
-                     "a 71-year-old retired carpenter who has grown vegetables all his "
+                     "Tom, a 71-year-old retired carpenter who has grown vegetables all his "
                      "life and loves giving advice.",
-                     "a 22-year-old student on a tight budget, shy but curious.")
+                     "Lena, a 22-year-old student on a tight budget, shy but curious.")
+
+
+def distinct_names(people: Mapping[str, Mapping[str, Sequence[str]]], seed: int
+                   ) -> tuple[dict[str, dict[str, list[str]]], list[dict[str, str]]]:
+    """Personas renamed so that no first name appears twice within a topic.
+
+    A persona that starts with a name (``"John, 35, ..."``,
+    :func:`~synthloom.operators.dialogue.parsing.speaker_name`) already used by an earlier
+    persona of its topic gets a name from :data:`~synthloom.operators.dialogue.parsing.
+    NAMES` that the topic does not use yet (drawn with a seed from ``seed`` and the
+    persona; when all are used, the least used), written in place of the old one. A
+    persona without a leading name is left as it is (the speaker's name is drawn later).
+
+    Args:
+        people: ``{topic: {subtopic: [persona, ...]}}``.
+        seed: master seed.
+
+    Returns:
+        ``(renamed people, [{"from": persona, "to": renamed persona}, ...])``.
+    """
+    out: dict[str, dict[str, list[str]]] = {}
+    renamed: list[dict[str, str]] = []
+    for topic, by_subtopic in people.items():
+        used: Counter[str] = Counter()
+        out[topic] = {}
+        for subtopic, personas in by_subtopic.items():
+            kept = []
+            for persona in personas:
+                name = speaker_name(persona)
+                if name is not None and used[name.casefold()]:
+                    order = list(NAMES)
+                    random.Random(derived_seed("dialogue.names", seed, topic, persona)
+                                  ).shuffle(order)
+                    new = min(order, key=lambda n: used[n.casefold()])  # first least used
+                    at = persona.index(name)
+                    renamed.append({"from": persona,
+                                    "to": persona[:at] + new + persona[at + len(name):]})
+                    persona, name = renamed[-1]["to"], new
+                if name is not None:
+                    used[name.casefold()] += 1
+                kept.append(persona)
+            out[topic][subtopic] = kept
+    return out, renamed
 
 
 def persona_lists(keys: Sequence[tuple[str, str]], source: str, count: int, seed: int, *,
@@ -314,4 +358,4 @@ def persona_lists(keys: Sequence[tuple[str, str]], source: str, count: int, seed
 
 
 __all__ = ["DialoguePersonas", "ListResult", "ListSubject", "RougeFilter",
-           "SubtopicGeneration", "persona_lists"]
+           "SubtopicGeneration", "distinct_names", "persona_lists"]

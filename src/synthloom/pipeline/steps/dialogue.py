@@ -39,6 +39,7 @@ from synthloom.operators.dialogue.layers import (
     DialoguePersonas,
     ListSubject,
     SubtopicGeneration,
+    distinct_names,
     persona_lists,
 )
 from synthloom.operators.dialogue.parsing import speaker_names
@@ -129,7 +130,9 @@ class DialoguePersonasStep(StepConfig):
         repeat_scope: ``topic`` or ``subtopic``: which personas a new one is compared with.
 
     The artifact ``plan/dialogue_personas.json``: ``{"personas": {topic: {subtopic:
-    [persona, ...]}}, "source", "dropped", "removed", "fallback": ["topic/subtopic", ...]}``
+    [persona, ...]}}, "source", "dropped", "removed", "fallback": ["topic/subtopic", ...],
+    "renamed": [{"from", "to"}, ...]}`` (``renamed``: generated personas whose first name
+    their topic already used, :func:`~synthloom.operators.dialogue.layers.distinct_names`)
     (the inner key is the topic itself without subtopics).
     """
 
@@ -180,6 +183,8 @@ class DialoguePersonasStep(StepConfig):
                 raise GenerationError("the personas pool holds fewer than 2 personas")
             people, fallback = persona_lists(keys, self.source, self.count, seed,
                                              generated=found, pool=pool)
+            if self.source == "generated":
+                people, out["renamed"] = distinct_names(people, seed)
             return {**out, "personas": people, "fallback": fallback}
 
         return PlanRun(run)
