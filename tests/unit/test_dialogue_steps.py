@@ -154,9 +154,10 @@ def test_a_persona_kept_for_one_subtopic_is_a_repeat_for_the_next_of_its_topic(t
         assert second == [PEOPLE[5], *OTHER_PEOPLE[:2]]  # Omar was new: kept in round 1
     assert people["fallback"] == [] and people["requests"] == 6  # 4 lists + 2 second rounds
     # the second round lists the topic's personas written for its other subtopic
-    asked = [r.messages[-1]["content"] for r in backend.requests
-             if "Already listed" in r.messages[-1]["content"]]
-    assert len(asked) == 2 and all(PEOPLE[3] in a for a in asked)
+    asked = [r for r in backend.requests if "Already listed" in r.messages[-1]["content"]]
+    assert len(asked) == 2 and all(f"\n- {PEOPLE[3]}\n" in r.messages[-1]["content"]
+                                   for r in asked)  # one a line: an echo parses apart
+    assert {r.sampling.temperature for r in asked} == {0.7}  # at 0.1 it repeats itself
     # a persona without a name gets a drawn one, the same in each of its dialogues
     names = {p: set() for p in OTHER_PEOPLE[:2]}
     for r in records:

@@ -102,6 +102,8 @@ class _ListGeneration(Operator):
         threshold: ROUGE-L F at or above which an item is a repeat.
         rounds: requests per subject at most (later ones list the kept items to avoid).
         temperature, top_p: sampling (the paper: temperature 0.1).
+        retry_temperature: the temperature of the later rounds (at 0.1 the 1.5B model
+            answered the second round with the first round's items again).
         seed: master seed.
         templates: overrides of :attr:`templates`.
         scope: how many leading parts of a subject's key share one filter (and one list
@@ -115,7 +117,7 @@ class _ListGeneration(Operator):
     """
 
     name = "diasynth.list"
-    version = "2"
+    version = "3"
     templates: dict[str, str] = {}
     max_words: ClassVar[int] = 20
     min_words: ClassVar[int] = 1
@@ -124,7 +126,8 @@ class _ListGeneration(Operator):
     example_items: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, backend: ChatBackend, *, count: int, threshold: float = 0.5,
-                 rounds: int = 2, temperature: float = 0.1, top_p: float = 0.95,
+                 rounds: int = 2, temperature: float = 0.1, retry_temperature: float = 0.7,
+                 top_p: float = 0.95,
                  seed: int = 0, templates: Mapping[str, str] | None = None,
                  scope: int | None = None) -> None:
         if not 1 <= count <= 20:
@@ -138,6 +141,7 @@ class _ListGeneration(Operator):
         self.backend, self.count, self.rounds = backend, count, rounds
         self.filter = RougeFilter(threshold)
         self.temperature, self.top_p, self.seed = temperature, top_p, seed
+        self.retry_temperature = retry_temperature
 
     def _in_scope(self, subject: ListSubject, out: ListResult) -> list[str]:
         """The items kept so far for every subject sharing ``subject``'s filter scope."""
@@ -148,7 +152,8 @@ class _ListGeneration(Operator):
                 if out.keys[name][:self.scope] == prefix for item in items]
 
     def _user(self, subject: ListSubject, kept: list[str]) -> str:
-        avoid = self.templates["avoid"].format(listed="; ".join(kept)) if kept else ""
+        listed = "".join(f"\n- {item}" for item in kept)  # one a line: an echo parses apart
+        avoid = self.templates["avoid"].format(listed=listed) if kept else ""
         return self.templates["user"].format(subject=subject.text, count=self.count,
                                              avoid=avoid)
 
@@ -166,8 +171,8 @@ class _ListGeneration(Operator):
                 break
             requests = [self.request(
                 self.templates["system"], self._user(s, self._in_scope(s, out)),
-                temperature=self.temperature, top_p=self.top_p,
-                max_tokens=self.count * self.words_per_item * 2 + 40,
+                temperature=self.retry_temperature if round_ else self.temperature,
+                top_p=self.top_p, max_tokens=self.count * self.words_per_item * 2 + 40,
                 seed=derived_seed(self.name, self.seed, *s.key, round_)) for s in pending]
             answers = self.backend.chat(requests)
             out.requests += len(requests)
@@ -230,7 +235,7 @@ class SubtopicGeneration(_ListGeneration):
                  "Topic: {subject}\n{avoid}Write {count} subtopics of this topic, one per "
                  "line, numbered, each a short phrase and each different from the others."
                  "\nSubtopics:"),
-        "avoid": "Already listed (write different ones): {listed}\n",
+        "avoid": "Already listed (write different ones):{listed}\n",
     }
     example_items = ("choosing a quick dinner after a long day",
                      "rescuing a sauce that went lumpy", "sharing kitchen chores with a flatmate",
@@ -249,7 +254,7 @@ class DialoguePersonas(_ListGeneration):
     """
 
     name = "diasynth.personas"
-    version = "3"
+    version = "4"
     max_words = 60
     min_words = 3
     words_per_item = 40
@@ -265,7 +270,7 @@ class DialoguePersonas(_ListGeneration):
                  "conversation about this subject, one per line, numbered. Start each with "
                  "a first name and a comma, then give their age, occupation, situation and "
                  "personality in one sentence.\nPeople:"),
-        "avoid": "Already listed (write different people): {listed}\n",
+        "avoid": "Already listed (write different people):{listed}\n",
     }
     example_items = ("Maya, a 34-year-old nurse who works night shifts and wants plants that "
                      "need little care.",
