@@ -255,12 +255,10 @@ def test_a_refusal_caught_by_the_program_still_fails_the_run(host_dir):
 
 
 def test_closing_the_report_pipe_does_not_hide_a_refusal():
+    # every descriptor above stderr: the report pipe keeps the parent's number, which is
+    # above 255 when the test process holds many files (a fresh clone's full suite did)
     result = run("""
-        for fd in range(3, 256):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        os.closerange(3, 1 << 20)
         try:
             open("/etc/passwd").read()
         except Exception:
