@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from synthloom.operators.label.batch_calibration import batch_calibrate
 from synthloom.operators.label.label_model import ABSTAIN, METHODS, combine, dev_accuracy
 from synthloom.pipeline.steps.base import StepConfig, StepContext, register_step
 from synthloom.pipeline.steps.teacher_label import (
@@ -62,11 +63,17 @@ class _LabelModel:
             return records
         c, k = self.config, len(self.labels)
         dist = np.zeros((len(records), len(self.names), k))
+        soft = np.zeros((len(records), len(self.names)), dtype=bool)
         for i, r in enumerate(records):
             votes = r.outputs.get("votes") or {}
             for j, name in enumerate(self.names):
                 if name in votes:
                     dist[i, j] = vote_vector(votes[name], self.labels)
+                    soft[i, j] = bool(votes[name].get("probs"))
+        calibrated: dict[str, list[float]] = {}
+        if c.calibration == "batch":  # the stored votes stay as the labellers gave them
+            dist, priors = batch_calibrate(dist, soft, c.calibration_min_records)
+            calibrated = {self.names[j]: prior for j, prior in priors.items()}
         hard = np.zeros_like(dist)  # each vote's most probable label, for Dawid-Skene
         i, j = np.nonzero(dist.sum(axis=2) > 0)
         hard[i, j, dist[i, j].argmax(axis=1)] = 1.0
@@ -98,6 +105,7 @@ class _LabelModel:
             detail = {
                 "method": method,
                 "n_votes": int(out.n_votes[i]),
+                **({"calibrated": sorted(calibrated)} if calibrated else {}),
                 **({"chosen_on_dev": chosen} if chosen else {}),
             }
             if index == ABSTAIN:
@@ -164,6 +172,15 @@ class LabelModelStep(StepConfig):
             of it) or ``probability`` (the label model's probability of it).
         min_votes: a record with fewer voting labellers gets no label (rejected).
         dev_fraction: the share of the human labels ``auto`` chooses on (never scored on).
+        calibration: ``batch`` (default): each LLM labeller's label probabilities are
+            divided by its mean over all the run's texts before they are combined (batch
+            calibration, arXiv 2309.17249: removes a prompt's lean towards some labels
+            whatever the text; no human label is used;
+            :func:`~synthloom.operators.label.batch_calibration.batch_calibrate`);
+            ``none`` combines them as given. The stored votes are never changed; a
+            labeller with fewer than ``calibration_min_records`` soft votes is not
+            calibrated. Each verdict lists the calibrated labellers.
+        calibration_min_records: soft votes a labeller needs to be calibrated.
 
     A tie gives no label: the record is rejected with the tied labels.
     """
@@ -173,6 +190,8 @@ class LabelModelStep(StepConfig):
     trust: Literal["agreement", "probability"] = "agreement"
     min_votes: int = Field(default=1, ge=1, strict=True)
     dev_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
+    calibration: Literal["batch", "none"] = "batch"
+    calibration_min_records: int = Field(default=20, ge=1, strict=True)
     role = "curate"
     reads = frozenset({"votes"})
     writes = frozenset({"label"})
