@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from synthloom.llm.base import BackendError, ChatBackend
 from synthloom.operators.base import Operator, derived_seed
-from synthloom.operators.dialogue.parsing import NAMES, parse_list, speaker_name
+from synthloom.operators.dialogue.parsing import drawn_name, parse_list, speaker_name
 from synthloom.operators.instruct.rouge_index import RougeLIndex
 
 
@@ -287,7 +287,8 @@ def distinct_names(people: Mapping[str, Mapping[str, Sequence[str]]], seed: int
     :func:`~synthloom.operators.dialogue.parsing.speaker_name`) already used by an earlier
     persona of its topic gets a name from :data:`~synthloom.operators.dialogue.parsing.
     NAMES` that the topic does not use yet (drawn with a seed from ``seed`` and the
-    persona; when all are used, the least used), written in place of the old one. A
+    persona, :func:`~synthloom.operators.dialogue.parsing.drawn_name`; when all are used,
+    the least used), written in place of the old one. A
     persona without a leading name is left as it is (the speaker's name is drawn later).
 
     Args:
@@ -307,10 +308,7 @@ def distinct_names(people: Mapping[str, Mapping[str, Sequence[str]]], seed: int
             for persona in personas:
                 name = speaker_name(persona)
                 if name is not None and used[name.casefold()]:
-                    order = list(NAMES)
-                    random.Random(derived_seed("dialogue.names", seed, topic, persona)
-                                  ).shuffle(order)
-                    new = min(order, key=lambda n: used[n.casefold()])  # first least used
+                    new = drawn_name(used, "dialogue.names", seed, topic, persona)
                     at = persona.index(name)
                     renamed.append({"from": persona,
                                     "to": persona[:at] + new + persona[at + len(name):]})

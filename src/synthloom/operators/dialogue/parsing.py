@@ -116,6 +116,15 @@ def speaker_name(persona: str | None) -> str | None:
     return match.group(1)
 
 
+def drawn_name(uses: Counter[str], *seed_parts: object) -> str:
+    """A name from :data:`NAMES` for a speaker: the first, in an order shuffled with a seed
+    derived from ``seed_parts``, of the least used ones (``uses``: case-folded name ->
+    times used)."""
+    order = list(NAMES)
+    random.Random(derived_seed(*seed_parts)).shuffle(order)
+    return min(order, key=lambda n: uses[n.casefold()])
+
+
 def speaker_names(personas: tuple[str, str] | None, *key: object) -> tuple[str, str]:
     """Two distinct speaker names: each persona's own first name when it starts with one,
     else a name from :data:`NAMES` drawn with a seed derived from the persona and ``key``
@@ -127,10 +136,9 @@ def speaker_names(personas: tuple[str, str] | None, *key: object) -> tuple[str, 
         taken = {n.casefold() for n in [*names, *filter(None, found[:i])]}
         if name is None or name.casefold() in taken:
             taken |= {n.casefold() for n in filter(None, found)}
-            order = list(NAMES)  # the persona's own order of names: stable across pairs
-            random.Random(derived_seed("dialogue.speakers", personas[i] if personas else i,
-                                       *key)).shuffle(order)
-            name = next(n for n in order if n.casefold() not in taken)
+            # the persona's own order of names: stable across pairs
+            name = drawn_name(Counter(taken), "dialogue.speakers",
+                              personas[i] if personas else i, *key)
         names.append(name)
     return names[0], names[1]
 

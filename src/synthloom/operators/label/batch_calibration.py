@@ -9,7 +9,7 @@ mean label distribution over a batch of unlabelled inputs and divides it out:
 exponentiated). No human label is used; the batch here is every text of the run.
 
 Measured on the embedded 0.5B model's stored soft votes (bench/teacher_student.py runs of
-this session, prior from the 800 or 320 unlabelled pool texts, scored on the human-labelled
+2026-12-01, prior from the 800 or 320 unlabelled pool texts, scored on the human-labelled
 test texts): BBC News (5 topics, 160 test articles) accuracy 0.325 -> 0.775 for one prompt
 and 0.237 -> 0.750 for the other (both answered "business", the first label, for nearly
 every article); VADER tweets (400) 0.843 -> 0.855 and 0.785 -> 0.855.
