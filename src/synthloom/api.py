@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from synthloom.errors import UserInputError
 from synthloom.labelling import label  # noqa: F401  (``synthloom label``: teacher_label runs)
 from synthloom.llm.base import ChatBackend
+from synthloom.pipeline.executor import Executor, make_executor
 from synthloom.pipeline.local import ProgressCallback, run_recipe
 from synthloom.pipeline.recipe import Recipe, load_recipe, with_backend
 from synthloom.records import Record, read_jsonl, read_parquet
@@ -37,6 +38,9 @@ def generate(
     resume: bool = False,
     backend: ChatBackend | None = None,
     on_progress: ProgressCallback | None = None,
+    executor: str | Executor = "local",
+    address: str | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Generate a synthetic dataset from a recipe into ``out_dir``.
 
@@ -49,6 +53,11 @@ def generate(
         resume: continue the run in ``out_dir`` (nothing finished is redone or repeated).
         backend: an LLM backend to use instead of the recipe's (e.g. a scripted one in tests).
         on_progress: called after each chunk with ``(accepted, wanted, stats)``.
+        executor: where the chunks run: ``"local"`` (this process), ``"ray"`` (Ray Data,
+            ``pip install 'synthloom[ray]'``) or an :class:`Executor`. Both give the same
+            records for the same recipe, seed and response cache.
+        address: with ``"ray"``, the cluster to join (None: start Ray on this machine).
+        workers: with ``"ray"``, actors per stage.
 
     Returns:
         The manifest (also in ``out_dir/manifest.json``): counts per stratum, acceptance
@@ -63,7 +72,10 @@ def generate(
     elif n is not None:
         recipe = Recipe.model_validate({**recipe.model_dump(), "n": n})
     recipe = with_backend(recipe, model=model, base_url=base_url)
-    return run_recipe(recipe, out_dir, resume=resume, backend=backend, on_progress=on_progress)
+    if isinstance(executor, str):
+        executor = make_executor(executor, address=address, workers=workers)
+    return run_recipe(recipe, out_dir, resume=resume, backend=backend, on_progress=on_progress,
+                      executor=executor)
 
 
 def read_run(run_dir: str | Path) -> list[Record]:

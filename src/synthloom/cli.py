@@ -62,6 +62,15 @@ def generate(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     resume: ResumeOption = False,
+    executor: Annotated[str, typer.Option(
+        help="Where chunks run: local (this process) or ray (Ray Data; "
+             "pip install 'synthloom[ray]').")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="With --executor ray: the cluster to join (HOST:PORT, ray://HOST:PORT or "
+             "auto); default: start Ray on this machine.")] = None,
+    workers: Annotated[int, typer.Option(
+        help="With --executor ray: actors per stage (each loads its own embedded model).")
+    ] = 1,
 ) -> None:
     """Generate a synthetic dataset from a recipe (the TarGEN preset, or its own steps)."""
     from synthloom.api import generate as generate_data
@@ -84,7 +93,8 @@ def generate(
                 status = f"accepted {rate:.0%}" if rate is not None else ""
                 progress.update(bar, completed=min(accepted, wanted), status=status)
 
-            manifest = generate_data(recipe, output, resume=resume, on_progress=on_progress)
+            manifest = generate_data(recipe, output, resume=resume, on_progress=on_progress,
+                                     executor=executor, address=address, workers=workers)
     except UserInputError as e:
         _fail(str(e))
     except (BackendError, GenerationError) as e:

@@ -40,6 +40,63 @@ class ChunkResult:
     rejected: list[Record]
 
 
+#: a record on its way through a chunk's stages: ``("ok" | "retry" | "rejected", record)``
+Routed = tuple[str, Record]
+
+
+@dataclass
+class RecordStage:
+    """One step a draft goes through in a chunk: ``role`` is generate, transform or check,
+    ``name`` the step type, ``runtime`` the step's built object (see the module docstring
+    for its protocol)."""
+
+    role: str
+    name: str
+    runtime: Any
+
+    def run(self, records: list[Record], attempt: int) -> list[Routed]:
+        """The stage over ``records`` (every one routed ``ok``) at regeneration ``attempt``:
+        each output routed ``ok``, ``rejected`` (a generator's rejection, or a failed check
+        whose ``on_fail`` is reject or whose regenerations are spent) or ``retry`` (a
+        failed check with ``on_fail: regenerate`` and regenerations left). A failed check
+        with ``on_fail: keep`` stays ``ok`` at ``fail_trust_weight``."""
+        out = self.runtime(records, attempt=attempt)
+        if self.role == "generate":
+            return [("rejected" if r.rejected is not None else "ok", r) for r in out]
+        if self.role == "transform":
+            return [("ok", r) for r in out]
+        check, routed = self.runtime, []
+        for r in out:
+            policy = check.config.on_fail
+            if check.passed(r):
+                routed.append(("ok", r))
+            elif policy == "keep":
+                weight = min(r.trust_weight, check.config.fail_trust_weight)
+                routed.append(("ok", r.model_copy(update={"trust_weight": weight})))
+            elif policy == "regenerate" and attempt < check.config.max_regenerations:
+                routed.append(("retry", r))
+            else:
+                routed.append(("rejected", r.reject(check.name, check.reason(r, attempt + 1))))
+        return routed
+
+
+def draft_positions(drafts: list[Record]) -> dict[str | None, int]:
+    """Each draft's plan id -> its position in ``drafts`` (the order records settle in)."""
+    return {d.provenance.plan.id: i for i, d in reversed(list(enumerate(drafts)))}
+
+
+def run_stage(stage: RecordStage, routed: list[Routed], attempt: int,
+              call: Any = None) -> list[Routed]:
+    """``routed`` after ``stage``: the ``ok`` records go through it (``call(fn, records,
+    attempt)`` wraps the call, e.g. to meter it); the others pass unchanged, first."""
+    ok = [r for route, r in routed if route == "ok"]
+    done = [(route, r) for route, r in routed if route != "ok"]
+    if not ok:
+        return done
+    out = call(stage.run, ok, attempt) if call else stage.run(ok, attempt)
+    return done + out
+
+
 class _Metered:
     """A curate step's runtime object whose LLM calls count toward its step's usage."""
 
@@ -157,50 +214,59 @@ class Engine:
         return self._annotated(self._metered(name, rounds.drafts, number, errors, start))
 
     # ----------------------------------------------------------------- chunk
+    def record_stages(self) -> list[RecordStage]:
+        """The steps every draft goes through, in order: generate, the transforms, the
+        checks (after :meth:`start`). An executor runs them; :meth:`run_chunk` in turn."""
+        return ([RecordStage("generate", self._generate_type, self.generator)]
+                + [RecordStage("transform", name, t) for name, t in self.transforms]
+                + [RecordStage("check", name, c) for name, c in self.checks])
+
     def run_chunk(self, drafts: list[Record]) -> ChunkResult:
-        """Generate, transform and check one chunk of drafts.
+        """Generate, transform and check one chunk of drafts in this process.
 
         A record failing a check is, by that check's ``on_fail``: regenerated (a new
         attempt with new sampler seeds, up to ``max_regenerations`` times, then rejected
         with the reason), kept at ``fail_trust_weight``, or rejected.
         """
-        accepted: list[Record] = []
-        rejected: list[Record] = []
+        stages = self.record_stages()
+        result = ChunkResult(accepted=[], rejected=[])
+        position = draft_positions(drafts)
         pending, attempt = drafts, 0
         while pending:
             again = " (regeneration)" if attempt else ""
-            generated = self._metered(self._generate_type + again, self.generator, pending,
-                                      attempt=attempt)
-            rejected += [r for r in generated if r.rejected is not None]
-            batch = [r for r in generated if r.rejected is None]
-            for name, transform in self.transforms:
-                batch = self._metered(name + again, transform, batch, attempt=attempt)
-            retry: list[Record] = []
-            for name, check in self.checks:
-                if not batch:
+            routed: list[Routed] = [("ok", r) for r in pending]
+            for stage in stages:
+                if not any(route == "ok" for route, _ in routed):
                     break
-                passed = []
-                for r in self._metered(name + again, check, batch, attempt=attempt):
-                    policy = check.config.on_fail
-                    if check.passed(r):
-                        passed.append(r)
-                    elif policy == "keep":
-                        weight = min(r.trust_weight, check.config.fail_trust_weight)
-                        passed.append(r.model_copy(update={"trust_weight": weight}))
-                    elif policy == "regenerate" and attempt < check.config.max_regenerations:
-                        retry.append(r)
-                    else:
-                        rejected.append(r.reject(check.name, check.reason(r, attempt + 1)))
-                batch = passed
-            for r in batch:
+                routed = run_stage(stage, routed, attempt,
+                                   lambda fn, *a, _n=stage.name + again: self._metered(_n, fn, *a))
+            pending = self.settle(routed, result, position)
+            attempt += 1
+        return result
+
+    def settle(self, routed: list[Routed], result: ChunkResult,
+               position: dict[str | None, int]) -> list[Record]:
+        """Sort one attempt's routed records into ``result`` (an ``ok`` record is finalized
+        by the task kind, or rejected when it lacks the kind's fields) and return those to
+        regenerate. Records are taken in their drafts' order (``position``, from
+        :func:`draft_positions`), so every executor hands the filters the same sequence."""
+        retry = []
+        end = len(position)
+        ordered = sorted(routed, key=lambda x: position.get(x[1].provenance.plan.id, end))
+        for route, r in ordered:
+            if route == "retry":
+                retry.append(r)
+            elif route == "rejected":
+                result.rejected.append(r)
+            else:
                 done = self.recipe.task.finalize(r)
                 missing = self.recipe.task.missing_fields(done)
                 if missing:  # a step wrote less than the kind needs: never store half a record
-                    rejected.append(r.reject("engine", f"missing the kind's fields {missing}"))
+                    result.rejected.append(
+                        r.reject("engine", f"missing the kind's fields {missing}"))
                 else:
-                    accepted.append(done)
-            pending, attempt = retry, attempt + 1
-        return ChunkResult(accepted=accepted, rejected=rejected)
+                    result.accepted.append(done)
+        return retry
 
     def filter(self, records: list[Record]) -> tuple[list[Record], list[Record]]:
         """Run the filter steps over freshly accepted records: ``(kept, rejected)``."""

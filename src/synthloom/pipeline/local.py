@@ -32,6 +32,7 @@ from typing import Any
 from synthloom.llm.base import ChatBackend
 from synthloom.pipeline.curation import curate_run, curated, saved_rounds
 from synthloom.pipeline.engine import Engine
+from synthloom.pipeline.executor import Executor, LocalExecutor
 from synthloom.pipeline.recipe import Recipe
 from synthloom.pipeline.run_folder import check_out_dir, run_lock
 from synthloom.pipeline.steps.seed_data import seed_summary
@@ -100,6 +101,8 @@ class LocalRun:
         resume: continue a run in ``out_dir``; without it a non-empty ``out_dir`` is an error.
         on_progress: called after each chunk with ``(accepted, wanted, stats)``.
         judge_backend: the LLM the judge steps ask (None: ``backend``).
+        executor: where chunks run (:mod:`synthloom.pipeline.executor`; None: in this
+            process). The run opens it after planning and closes it at the end.
 
     Raises:
         UserInputError: ``out_dir`` holds a run and ``resume`` is False, or holds a run of a
@@ -115,8 +118,10 @@ class LocalRun:
         resume: bool = False,
         on_progress: ProgressCallback | None = None,
         judge_backend: ChatBackend | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.recipe, self.out, self.backend = recipe, Path(out_dir), backend
+        self.executor = executor or LocalExecutor()
         self.resume, self.on_progress = resume, on_progress
         self.engine = Engine(recipe, backend, judge_backend)
         check_out_dir(self.out, recipe, resume=True)  # run_recipe checked it strictly
@@ -133,6 +138,13 @@ class LocalRun:
         engine = self.engine
         engine.plan(self.out / "plan")
         engine.start()
+        self.executor.open(engine, self.out)
+        try:
+            return self._run(engine, started, previous)
+        finally:
+            self.executor.close()
+
+    def _run(self, engine: Engine, started: float, previous: dict[str, Any]) -> dict[str, Any]:
         task = self.recipe.task
         files = {n: self.out / f"{n}.jsonl" for n in ("drafts", "data", "rejected")}
         for f in files.values():
@@ -183,7 +195,7 @@ class LocalRun:
                  started: float) -> None:
         """Run one chunk of drafts; append its records to the files and the lists."""
         engine = self.engine
-        result = engine.run_chunk(chunk)
+        result = self.executor.run_chunk(chunk)
         fresh = []
         for r in result.accepted:
             if r.id in seen_ids:
@@ -200,6 +212,7 @@ class LocalRun:
         append_jsonl(files["data"], fresh)
         accepted += fresh
         rejected += result.rejected
+        getattr(self.executor, "chunk_done", lambda: None)()
         self._write_progress(previous, started)
         if self.on_progress:
             self.on_progress(len(accepted), self.recipe.n, self._rates(accepted, rejected))
@@ -302,11 +315,14 @@ class LocalRun:
     ) -> dict[str, Any]:
         write_parquet(self.out / "data.parquet", accepted)
         usage = self._current_usage(previous)
-        cache = getattr(self.backend, "cache", None)
-        if hasattr(cache, "totals"):
+        caches = [getattr(b, "cache", None) for b in (self.backend, self.engine.judge_backend)
+                  if b is not None]
+        if caches and all(hasattr(c, "totals") for c in caches):
             # answers are committed to the cache as they arrive, so its totals include
-            # the calls a killed session made after its last progress.json
-            usage.update(cache.totals())
+            # the calls a killed session made after its last progress.json; a judge with
+            # a cache of its own adds its calls
+            totals = [c.totals() for c in {id(c): c for c in caches}.values()]
+            usage.update({k: round(sum(t[k] for t in totals), 3) for k in totals[0]})
         session_usage = self._session_usage()
         wall = previous["wall_seconds"] + time.perf_counter() - started
         reasons = Counter(r.rejected.operator for r in rejected if r.rejected)
@@ -320,6 +336,7 @@ class LocalRun:
             "effective_concurrency": getattr(
                 getattr(self.backend, "backend", self.backend), "effective_concurrency", None),
             "versions": package_versions(),
+            "executor": self.executor.describe(),
             "wanted": self.recipe.n,
             **self._rates(accepted, rejected),
             "counts_per_label": dict(sorted(Counter(
@@ -366,6 +383,7 @@ def run_recipe(
     backend: ChatBackend | None = None,
     on_progress: ProgressCallback | None = None,
     judge_backend: ChatBackend | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Check the output directory and the backend, lock the directory, run, close.
 
@@ -378,7 +396,8 @@ def run_recipe(
     response cache lives in ``out_dir/cache.sqlite``. Returns the manifest.
 
     ``backend`` and ``judge_backend`` replace the recipe's ``backend`` and ``judge`` (the
-    caller closes them).
+    caller closes them). ``executor`` runs the chunks (None: this process; see
+    :mod:`synthloom.pipeline.executor`).
 
     Raises:
         UserInputError: bad output directory or model, or another run holds the folder.
@@ -401,7 +420,7 @@ def run_recipe(
             judge, owned_judge = make_backend(recipe.judge, out / "cache-judge.sqlite"), True
         try:
             return LocalRun(recipe, out, backend, resume=True, on_progress=on_progress,
-                            judge_backend=judge).run()
+                            judge_backend=judge, executor=executor).run()
         finally:
             if owned:
                 backend.close()
