@@ -230,3 +230,22 @@ def test_a_killed_driver_resumes_on_ray_with_the_records_of_an_unbroken_run(tmp_
     run_recipe(recipe, out, resume=True, backend=backend, executor=RayExecutor(
         workers=1, backend_factory=scripted_factory(Slow())))
     assert records_of(out) == records_of(local)
+
+
+class _FakeRay:
+    def __init__(self, cpus: float) -> None:
+        self.cpus = cpus
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": self.cpus}
+
+
+def test_actors_share_a_started_instance_and_a_short_cluster_warns():
+    executor = RayExecutor(workers=2, cpus_per_worker=0.5)
+    executor.stage_names = ["a", "b", "c", "d"]
+    executor._started_ray = True  # 4 stages x 2 workers on 2 CPUs: 0.25 each, all placed
+    assert executor._cpus_per_actor(_FakeRay(2), 8) == 0.25
+    assert executor._cpus_per_actor(_FakeRay(16), 8) == 0.5
+    executor._started_ray = False  # a cluster it joined: asks for what it was told, warns
+    with pytest.warns(RuntimeWarning, match="need 4 CPUs; the cluster has 2"):
+        assert executor._cpus_per_actor(_FakeRay(2), 8) == 0.5

@@ -38,6 +38,7 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -231,7 +232,9 @@ class RayExecutor:
             ``auto``); None starts a local Ray instance (with this machine's cores).
         workers: actors per stage.
         cpus_per_worker: logical CPUs each actor asks Ray for (a scheduling hint: an
-            embedded model's actor uses ``backend.n_threads`` threads whatever it asks).
+            embedded model's actor uses ``backend.n_threads`` threads whatever it asks);
+            on a Ray instance this executor starts, lowered so that every stage's actors
+            fit at once.
         backend_factory: builds each actor's backends (default: the recipe's, with the
             run's response caches; tests pass a scripted one).
         connect_timeout_seconds: how long an address may take to accept a connection.
@@ -289,13 +292,15 @@ class RayExecutor:
         dataset = ray.data.read_datasource(_DraftQueue(self.queue).datasource(),
                                            override_num_blocks=1, num_cpus=0)
         self.stage_names = [stage.name for stage in engine.record_stages()]
+        cpus = self._cpus_per_actor(ray, len(self.stage_names) * self.workers)
         for index, name in enumerate(self.stage_names):
             dataset = dataset.map_batches(
                 _StageWorker, fn_constructor_args=(
                     engine.recipe, engine.ctx.artifacts, str(self.out), index, factory, name),
                 # Ray Data restarts a dead actor and retries its batch (max_restarts and
                 # max_task_retries default to -1 for actor pools)
-                batch_size=None, concurrency=self.workers, num_cpus=self.cpus)
+                batch_size=None, compute=ray.data.ActorPoolStrategy(size=self.workers),
+                num_cpus=cpus)
         self.results: stdlib_queue.Queue[Any] = stdlib_queue.Queue()
 
         def pump() -> None:
@@ -310,6 +315,22 @@ class RayExecutor:
 
         self.pump = threading.Thread(target=pump, name="synthloom-ray-results", daemon=True)
         self.pump.start()
+
+    def _cpus_per_actor(self, ray: Any, actors: int) -> float:
+        """Logical CPUs each of the run's ``actors`` asks for. Every stage's actors must be
+        placed at once (the stages stream into each other), so on a local instance they
+        share its CPUs (at most ``cpus_per_worker`` each); on a cluster that cannot place
+        them all now, a warning says so (an autoscaler may add nodes)."""
+        total = float(ray.cluster_resources().get("CPU", 0))
+        if self._started_ray:
+            return min(self.cpus, total / actors) if total else self.cpus
+        if actors * self.cpus > total:
+            warnings.warn(
+                f"{actors} Ray actors ({len(self.stage_names)} stages x {self.workers} "
+                f"workers) at {self.cpus:g} CPU each need {actors * self.cpus:g} CPUs; the "
+                f"cluster has {total:g}: the run waits until it has them (lower --workers)",
+                RuntimeWarning, stacklevel=3)
+        return self.cpus
 
     def run_chunk(self, drafts: list[Record]) -> ChunkResult:
         """``drafts`` through the stages on Ray, in ``workers`` slices, regenerating as
