@@ -52,6 +52,14 @@ ModelOption = Annotated[
 BaseUrlOption = Annotated[
     str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")]
 ResumeOption = Annotated[bool, typer.Option(help="Continue the run in OUTPUT.")]
+ExecutorOption = Annotated[str, typer.Option(
+    help="Where chunks run: local (this process) or ray (Ray Data; "
+         "pip install 'synthloom[ray]'; docs/ray.md).")]
+AddressOption = Annotated[str | None, typer.Option(
+    help="With --executor ray: the cluster to join (HOST:PORT, ray://HOST:PORT or auto); "
+         "default: start Ray on this machine.")]
+WorkersOption = Annotated[int, typer.Option(
+    help="With --executor ray: actors per stage (each loads its own embedded model).")]
 
 
 @app.command()
@@ -62,15 +70,9 @@ def generate(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     resume: ResumeOption = False,
-    executor: Annotated[str, typer.Option(
-        help="Where chunks run: local (this process) or ray (Ray Data; "
-             "pip install 'synthloom[ray]').")] = "local",
-    address: Annotated[str | None, typer.Option(
-        help="With --executor ray: the cluster to join (HOST:PORT, ray://HOST:PORT or "
-             "auto); default: start Ray on this machine.")] = None,
-    workers: Annotated[int, typer.Option(
-        help="With --executor ray: actors per stage (each loads its own embedded model).")
-    ] = 1,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
+    workers: WorkersOption = 1,
 ) -> None:
     """Generate a synthetic dataset from a recipe (the TarGEN preset, or its own steps)."""
     from synthloom.api import generate as generate_data
@@ -155,6 +157,9 @@ def label(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     resume: ResumeOption = False,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
+    workers: WorkersOption = 1,
 ) -> None:
     """Label real, unlabelled texts with a teacher (LLM prompts and rules, combined by a
     label model): one record per text, its label, label probabilities and trust weight."""
@@ -176,7 +181,8 @@ def label(
                                 completed=stats.get("accepted", 0) + stats.get("rejected", 0))
 
             manifest = label_texts(recipe, None, output, model=model, base_url=base_url,
-                                   resume=resume, on_progress=on_progress)
+                                   resume=resume, on_progress=on_progress,
+                                   executor=executor, address=address, workers=workers)
     except UserInputError as e:
         _fail(str(e))
     except (BackendError, GenerationError) as e:

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from synthloom.errors import UserInputError
 from synthloom.llm.base import ChatBackend
+from synthloom.pipeline.executor import Executor, make_executor
 from synthloom.pipeline.local import ProgressCallback, run_recipe
 from synthloom.pipeline.recipe import Recipe, load_recipe, with_backend
 from synthloom.pipeline.steps.label_model import vote_vector
@@ -104,6 +105,9 @@ def label(
     backend: ChatBackend | None = None,
     judge_backend: ChatBackend | None = None,
     on_progress: ProgressCallback | None = None,
+    executor: str | Executor = "local",
+    address: str | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Label the real texts of ``source`` with a ``teacher_label`` recipe into ``out_dir``.
 
@@ -122,6 +126,8 @@ def label(
         resume: continue the run in ``out_dir``.
         backend, judge_backend: LLM backends to use instead of the recipe's (tests).
         on_progress: called after each chunk with ``(done, texts, stats)``.
+        executor, address, workers: where the chunks run, as for
+            :func:`synthloom.api.generate` (``"local"`` or ``"ray"``).
 
     Returns:
         The manifest (also ``out_dir/manifest.json``), with :func:`label_summary`'s keys.
@@ -136,6 +142,8 @@ def label(
         recipe, source, text_column=text_column, test_labels=test_labels, limit=limit
     )
     recipe = with_backend(recipe, model=model, base_url=base_url)
+    if isinstance(executor, str):
+        executor = make_executor(executor, address=address, workers=workers)
     manifest = run_recipe(
         recipe,
         out_dir,
@@ -143,6 +151,7 @@ def label(
         backend=backend,
         judge_backend=judge_backend,
         on_progress=on_progress,
+        executor=executor,
     )
     manifest = {**manifest, **label_summary(recipe, out_dir)}
     write_json_atomic(Path(out_dir) / "manifest.json", manifest)
