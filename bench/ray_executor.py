@@ -15,6 +15,11 @@ actor (SIGKILL) once a stage has checkpointed its first batch (mid-chunk); it re
 whether the run completed, and its records against the ``ray`` arm with the same
 workers (lost and duplicated ids; with a cold cache the two may differ anyway).
 
+``--driver N`` measures what the driver alone can do (no LLM): the TarGEN toy recipe of
+the unit tests with ``N`` records on their instant scripted model, local executor,
+``chunk_size`` 256 (drafting, checks' bookkeeping, JSONL appends, the final Parquet):
+records per second, the ceiling of one driver whatever the cluster behind it.
+
 The scale-up estimate is arithmetic, not a measurement: per accepted record, each step's
 measured LLM calls and prompt / output tokens (the local arm's ``usage_by_step``), times
 1,000,000 records, divided by what one OpenAI-compatible server (vLLM) is ASSUMED to
@@ -71,6 +76,34 @@ def run_arm(recipe: Any, out: Path, executor: str, workers: int,
             "executor_detail": manifest.get("executor")}
 
 
+def driver_ceiling(records: int, out: Path) -> dict[str, Any]:
+    """Records per second of the driver on an instant scripted model (no LLM)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from synthloom.llm.cache import CachedBackend, ResponseCache
+    from synthloom.pipeline.local import run_recipe
+    from synthloom.pipeline.recipe import Recipe
+    from tests.unit import test_targen_pipeline as toy
+    from tests.unit.scripted import ScriptedBackend
+
+    recipe = Recipe.model_validate({**toy.recipe(n=records).model_dump(), "chunk_size": 256})
+    folder = out / f"driver-{records}"
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    backend = CachedBackend(ScriptedBackend(toy.respond), ResponseCache(out / "driver.sqlite"))
+    started = time.perf_counter()
+    manifest = run_recipe(recipe, folder, backend=backend)
+    wall = time.perf_counter() - started
+    backend.close()
+    return {"records": manifest["accepted"], "llm_calls": manifest["llm_calls"],
+            "wall_seconds": round(wall, 1),
+            "records_per_second": round(manifest["accepted"] / wall, 1),
+            "hours_for_1m": round(1_000_000 / (manifest["accepted"] / wall) / 3600, 1)}
+
+
 def scale_up(usage_by_step: dict[str, dict[str, int]], accepted: int, prefill: float,
              decode: float, hours: float, plan_steps: set[str],
              records: int = 1_000_000) -> dict[str, Any]:
@@ -110,9 +143,14 @@ def main() -> None:
     parser.add_argument("--server-prefill-tps", type=float, default=20000.0)
     parser.add_argument("--server-decode-tps", type=float, default=2500.0)
     parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--driver", type=int, default=0,
+                        help="measure only the driver's ceiling on N scripted records")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.driver:
+        print(json.dumps(driver_ceiling(args.driver, out)))
+        return
     recipe = with_backend(load_recipe(args.recipe, n=args.n), model=args.model)
     arms = [("local", 1, False)] + [("ray", int(w), False) for w in args.workers.split(",")]
     if args.kill:

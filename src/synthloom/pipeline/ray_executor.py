@@ -1,13 +1,14 @@
-"""The Ray Data executor: each record stage of a chunk is a ``map_batches`` stage.
+"""The Ray Data executor: each record step of a run is a ``map_batches`` stage.
 
-For each chunk of drafts (and each regeneration attempt), the driver builds a Ray
-Dataset of the drafts and chains one ``map_batches`` stage per record step (generate, the
-transforms, the checks), each over a pool of ``workers`` actors. An actor builds its one
-step from the recipe and the plan artifacts, with its own backend: one llama.cpp model
-per actor for an embedded model, or its own HTTP client (``max_concurrency`` requests at
-once) for an OpenAI-compatible server such as vLLM. Planning, drafting (and the annotate
-steps), the filters, error rounds and curation stay in the driver, which checkpoints
-each finished chunk as the local run does.
+One Ray Dataset serves the whole run: its source is a queue the driver fills with slices
+of drafts (one slice per actor of each chunk, and again for each regeneration attempt),
+and one ``map_batches`` stage per record step (generate, the transforms, the checks)
+runs over a pool of ``workers`` actors, so the actors (and their models) live as long as
+the run. An actor builds its one step from the recipe and the plan artifacts, with its
+own backend: one llama.cpp model per actor for an embedded model, or its own HTTP client
+(``max_concurrency`` requests at once) for an OpenAI-compatible server such as vLLM.
+Planning, drafting (and the annotate steps), the filters, error rounds and curation stay
+in the driver, which checkpoints each finished chunk as the local run does.
 
 Same records as the local executor: an actor's step is the local step, records settle
 in their drafts' order (:func:`~synthloom.pipeline.engine.draft_positions`), and with a
