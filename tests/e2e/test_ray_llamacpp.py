@@ -45,3 +45,18 @@ def test_ray_executor_gives_the_local_records_on_the_small_model(tmp_path, small
     assert manifest["executor"]["workers_per_stage"] == 2
     assert manifest["this_session"]["llm_calls"] == 0  # every answer came from the cache
     assert not (on_ray / "stages").exists()
+
+
+def test_ray_actors_ask_an_openai_compatible_server(tmp_path, small_recipe, llama_server):
+    out = tmp_path / "http_ray"
+    done = cli("generate", str(small_recipe(3)), "-o", str(out), "--base-url", llama_server,
+               "--model", "smollm2-135m", "--executor", "ray")
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["executor"]["name"] == "ray"
+    assert manifest["backend"]["backend"] == "openai_http"
+    steps = manifest["usage_by_step"]
+    assert steps["targen.generate"]["calls"] >= 1  # the actors' own requests, counted
+    records = list(read_jsonl(out / "data.jsonl")) + list(read_jsonl(out / "rejected.jsonl"))
+    backends = {r.provenance.backend for r in records} - {None}
+    assert records and backends == {"openai_http"}
