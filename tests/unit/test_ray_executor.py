@@ -249,3 +249,31 @@ def test_actors_share_a_started_instance_and_a_short_cluster_warns():
     executor._started_ray = False  # a cluster it joined: asks for what it was told, warns
     with pytest.warns(RuntimeWarning, match="need 4 CPUs; the cluster has 2"):
         assert executor._cpus_per_actor(_FakeRay(2), 8) == 0.5
+
+
+class _Breaks:
+    """A scripted model that raises inside the actor from its ``after``-th generation
+    request on (a bug in a step, not a dead process)."""
+
+    def __init__(self, after: int = 7) -> None:
+        self.after, self.driver, self.seen = after, os.getpid(), 0
+
+    def __call__(self, request):
+        if os.getpid() != self.driver and "You write realistic examples" in str(
+                request.messages[0]["content"]):
+            self.seen += 1
+            if self.seen >= self.after:
+                raise RuntimeError("boom")
+        return targen.respond(request)
+
+
+def test_an_error_in_an_actor_is_raised_in_the_driver_by_name(tmp_path, local_ray):
+    from synthloom.errors import GenerationError
+
+    out = tmp_path / "ray"
+    backend = CachedBackend(ScriptedBackend(targen.respond), ResponseCache(tmp_path / "d.sqlite"))
+    with pytest.raises(GenerationError,
+                       match="step targen.generate failed on Ray: RuntimeError: boom"):
+        run_recipe(targen.recipe(n=12), out, backend=backend, executor=RayExecutor(
+            workers=1, backend_factory=scripted_factory(_Breaks())))
+    assert len(list(read_jsonl(out / "data.jsonl"))) < 12  # what finished is kept

@@ -93,8 +93,10 @@ def check_reachable(address: str, timeout_seconds: float = 5.0) -> None:
 
 
 class _StageWorker:
-    """A Ray Data actor running one record stage. Rows are ``{"route", "record",
-    "attempt", "usage"}`` (the record as JSON); rows not routed ``ok`` pass unchanged.
+    """A Ray Data actor running one record stage. A row is one slice of drafts:
+    ``{"items": JSON [[route, record JSON], ...], "attempt", "usage": JSON {step: calls
+    and tokens}, "error": "" or JSON {"step", "type", "message"}}``; items not routed
+    ``ok``, and rows with an error, pass unchanged.
 
     Args:
         recipe: the run's recipe.
@@ -132,20 +134,26 @@ class _StageWorker:
         return total
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {"items": [], "attempt": [], "usage": []}
-        for items, attempt, usage in zip(batch["items"], batch["attempt"], batch["usage"],
-                                         strict=True):
-            attempt = int(attempt)
-            before = self._usage()
-            routed = self.run(json.loads(str(items)), attempt)
-            after = self._usage()
+        out: dict[str, list[Any]] = {"items": [], "attempt": [], "usage": [], "error": []}
+        for items, attempt, usage, error in zip(batch["items"], batch["attempt"],
+                                                batch["usage"], batch["error"], strict=True):
+            attempt, error = int(attempt), str(error)
             spent = json.loads(str(usage))
-            row = spent.setdefault(self.usage_name, {})
-            for key, value in after.items():
-                row[key] = row.get(key, 0) + value - before.get(key, 0)
-            out["items"].append(json.dumps(routed))
+            if not error:  # an earlier stage's error passes on untouched
+                before = self._usage()
+                try:
+                    items = json.dumps(self.run(json.loads(str(items)), attempt))
+                except Exception as e:  # raised in the driver, with its type and message
+                    error = json.dumps({"step": self.stage.name, "type": type(e).__name__,
+                                        "message": str(e)})
+                after = self._usage()
+                row = spent.setdefault(self.usage_name, {})
+                for key, value in after.items():
+                    row[key] = row.get(key, 0) + value - before.get(key, 0)
+            out["items"].append(str(items))
             out["attempt"].append(attempt)
             out["usage"].append(json.dumps(spent))
+            out["error"].append(error)
         return out
 
     def run(self, items: list[list[str]], attempt: int) -> list[list[str]]:
@@ -307,9 +315,10 @@ class RayExecutor:
         def pump() -> None:
             try:
                 for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
-                    for items, attempt, usage in zip(batch["items"], batch["attempt"],
-                                                     batch["usage"], strict=True):
-                        self.results.put((str(items), int(attempt), str(usage)))
+                    for row in zip(batch["items"], batch["attempt"], batch["usage"],
+                                   batch["error"], strict=True):
+                        self.results.put((str(row[0]), int(row[1]), str(row[2]),
+                                          str(row[3])))
                 self.results.put(None)
             except BaseException as e:  # the run's error, raised in the driver
                 self.results.put(e)
@@ -338,7 +347,9 @@ class RayExecutor:
         the checks ask.
 
         Raises:
-            the stage's error (e.g. BackendError) when a stage fails for good.
+            BackendError: an actor's backend failed after its retries.
+            GenerationError: any other error in an actor (named with its step and type),
+                or the dataset ended early.
         """
         assert self.engine is not None, "open() first"
         started = time.perf_counter()
@@ -351,13 +362,15 @@ class RayExecutor:
             for part in slices:
                 self.queue.put({"items": json.dumps([["ok", r.model_dump_json()]
                                                      for r in part]),
-                                "attempt": attempt, "usage": "{}"})
+                                "attempt": attempt, "usage": "{}", "error": ""})
             routed = []
             for _ in slices:
                 answer = self.results.get()
                 if answer is None or isinstance(answer, BaseException):
                     raise _cause(answer)
-                items, _, usage = answer
+                items, _, usage, error = answer
+                if error:
+                    raise _stage_error(json.loads(error))
                 for name, spent in json.loads(usage).items():
                     name += " (regeneration)" if attempt else ""
                     into = engine.usage_by_step.setdefault(
@@ -409,3 +422,16 @@ def _cause(error: BaseException | None) -> BaseException:
         return GenerationError("the Ray dataset ended before the chunk's records came back")
     cause = getattr(error, "cause", None)
     return cause if isinstance(cause, BaseException) else error
+
+
+def _stage_error(error: dict[str, str]) -> Exception:
+    """The driver's exception for an actor's ``{"step", "type", "message"}``: a
+    BackendError stays one (the CLI keeps finished records and says how to resume), any
+    other error becomes a GenerationError naming the step and the original type."""
+    from synthloom.errors import GenerationError
+    from synthloom.llm.base import BackendError
+
+    if error["type"] == "BackendError":
+        return BackendError(error["message"])
+    return GenerationError(f"step {error['step']} failed on Ray: {error['type']}: "
+                           f"{error['message']}")
