@@ -80,6 +80,22 @@ class RecordStage:
         return routed
 
 
+def combined_usage(backend: ChatBackend, judge: ChatBackend | None) -> dict[str, Any]:
+    """The generator's usage counters, plus the judge's when it is another backend."""
+    usage = dict(backend.usage.as_dict())
+    if judge is not None and judge is not backend:
+        for key, value in judge.usage.as_dict().items():
+            if isinstance(value, int | float) and isinstance(usage.get(key, 0), int | float):
+                usage[key] = usage.get(key, 0) + value
+    return usage
+
+
+def record_step_configs(recipe: Recipe) -> list[Any]:
+    """The recipe's record steps in the order a draft goes through them: generate, the
+    transforms, the checks (the configs behind :meth:`Engine.record_stages`)."""
+    return [s for role in ("generate", "transform", "check") for s in recipe.steps_of(role)]
+
+
 def draft_positions(drafts: list[Record]) -> dict[str | None, int]:
     """Each draft's plan id -> its position in ``drafts`` (the order records settle in)."""
     return {d.provenance.plan.id: i for i, d in reversed(list(enumerate(drafts)))}
@@ -141,12 +157,7 @@ class Engine:
                 row[key] += int(after.get(key, 0) - before.get(key, 0))
 
     def _usage(self) -> dict[str, float]:
-        usage = dict(self.backend.usage.as_dict())
-        if self.judge_backend is not None and self.judge_backend is not self.backend:
-            for key, value in self.judge_backend.usage.as_dict().items():
-                if isinstance(value, int | float) and isinstance(usage.get(key, 0), int | float):
-                    usage[key] = usage.get(key, 0) + value
-        return usage
+        return combined_usage(self.backend, self.judge_backend)
 
     # ------------------------------------------------------------------ plan
     def plan(self, plan_dir: Path) -> dict[str, Any]:

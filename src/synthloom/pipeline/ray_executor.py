@@ -46,7 +46,14 @@ from typing import Any
 
 from synthloom.errors import UserInputError
 from synthloom.llm.base import ChatBackend
-from synthloom.pipeline.engine import ChunkResult, Engine, RecordStage, draft_positions
+from synthloom.pipeline.engine import (
+    ChunkResult,
+    Engine,
+    RecordStage,
+    combined_usage,
+    draft_positions,
+    record_step_configs,
+)
 from synthloom.pipeline.recipe import Recipe
 from synthloom.records import Record
 
@@ -116,9 +123,7 @@ class _StageWorker:
         self.backend, self.judge = backend_factory(out)
         ctx = StepContext(recipe, self.backend, artifacts=dict(artifacts),
                           judge_backend=self.judge)
-        steps = recipe.steps_of("generate") + recipe.steps_of("transform") + \
-            recipe.steps_of("check")
-        step = steps[index]
+        step = record_step_configs(recipe)[index]
         self.stage = RecordStage(step.role, step.type, step.build(ctx))
         self.folder = out / STAGES_DIR / f"{index}-{step.type}"
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -127,11 +132,8 @@ class _StageWorker:
         self.usage_name = usage_name
 
     def _usage(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for b in {id(x): x for x in (self.backend, self.judge) if x is not None}.values():
-            for key in ("calls", "tokens_in", "tokens_out"):
-                total[key] = total.get(key, 0) + int(b.usage.as_dict().get(key, 0) or 0)
-        return total
+        usage = combined_usage(self.backend, self.judge)
+        return {key: int(usage.get(key, 0) or 0) for key in ("calls", "tokens_in", "tokens_out")}
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"items": [], "attempt": [], "usage": [], "error": []}
