@@ -1,5 +1,5 @@
 """The ``synthloom`` command line: generate, label, evaluate, taxonomy, perturb, export,
-real, models.
+review, real, models.
 
 Bad input (a recipe field, a data file, an output directory, a model name) prints one
 line naming what is wrong and exits with code 2; Ctrl-C exits with 130 and the run
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from synthloom.cli_review import review
 from synthloom.errors import GenerationError, UserInputError
 from synthloom.llm.base import BackendError
 
@@ -581,6 +582,10 @@ def export(
         "(preference: TRL's conversational prompt/chosen/rejected), messages (dialogue, "
         "tool_dialogue), labelled (teacher_label), pairs, triples or listwise (relevance)."
         ))] = "records",
+    with_reviews: Annotated[bool, typer.Option(
+        "--with-reviews", help="Apply RUN_DIR/reviews.jsonl (synthloom review): rejected "
+        "records out, rescued ones in, edits applied and marked as human in provenance."
+        )] = False,
 ) -> None:
     """Write a run's accepted records (RUN_DIR/data.jsonl) in a trainer's layout."""
     from synthloom.records import read_jsonl, write_parquet
@@ -592,7 +597,19 @@ def export(
         data = run_dir / "data.jsonl"
         if not data.is_file():
             raise UserInputError(f"{run_dir}: not a run (no data.jsonl); run generate first")
-        records = list(read_jsonl(data))
+        if with_reviews:
+            from synthloom.review import ReviewLog, apply_reviews, load_review_run
+
+            run = load_review_run(run_dir)
+            for problem in run.problems:
+                warnings.warn(problem, RuntimeWarning, stacklevel=1)
+            actions = ReviewLog(run_dir).read()
+            if not actions:
+                warnings.warn(f"{run_dir}: no reviews.jsonl actions; exporting the records "
+                              "as generated", RuntimeWarning, stacklevel=1)
+            records = apply_reviews(run, actions)
+        else:
+            records = list(read_jsonl(data))
         kinds = sorted({r.kind for r in records}) or [_recipe_kind(run_dir)]
         layouts = dict(getattr(TASK_KINDS.get(kinds[0]), "layouts", {}), records=None)
         if layout not in layouts or len(kinds) > 1:
@@ -774,6 +791,9 @@ def models() -> None:
         table.add_row("weights", weights_location(m))
         out.print(table)
     out.print("Weights are sha256-checked before loading; a mismatch is refused.")
+
+
+app.command()(review)
 
 
 def main() -> None:

@@ -66,7 +66,9 @@ class Provenance(BaseModel):
     parameters, the recipe hash, the trail of operators, the plan, the instance seed,
     the target label, parent record ids, the ids of the user's real seed examples shown
     to the generator for it (``seed_examples``), the failure mode injected into it if any
-    (``perturbation``: ``{"mode", "parent"}``) and the UTC creation time.
+    (``perturbation``: ``{"mode", "parent"}``), the fields a person set in review
+    (``human_fields``: field -> ``"human:<reviewer>"``, see :mod:`synthloom.review`) and
+    the UTC creation time.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -85,6 +87,7 @@ class Provenance(BaseModel):
     parents: list[str] = Field(default_factory=list)
     seed_examples: list[str] = Field(default_factory=list)
     perturbation: dict[str, Any] | None = None
+    human_fields: dict[str, str] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

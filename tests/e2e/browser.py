@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,18 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1200,900",
+    "--disable-dev-shm-usage",
 )
 
 
-def render(html: Path, screenshot: Path | None = None) -> dict[str, Any]:
-    """Load ``html`` (file://) and return ``{"title", "images": [[complete, naturalWidth,
-    alt]], "console": [log entries], "height"}``; saves a full-page PNG if asked."""
+@contextmanager
+def chromium(width: int = 1200, height: int = 900) -> Iterator[Any]:
+    """A headless Chromium Selenium driver (browser console kept: ``driver.get_log(
+    "browser")``), quit and its profile removed on exit.
+
+    Raises:
+        RuntimeError: Chromium or chromedriver is missing.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -38,10 +45,29 @@ def render(html: Path, screenshot: Path | None = None) -> dict[str, Any]:
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
+    options.add_argument(f"--window-size={width},{height}")
     options.add_argument(f"--user-data-dir={profile}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def screenshot_full(driver: Any, path: Path, width: int = 1200) -> None:
+    """Save a PNG of the whole page (the window grown to the page's height, at most 16000
+    pixels)."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(int(height) + 50, 16000))
+    driver.save_screenshot(str(path))
+
+
+def render(html: Path, screenshot: Path | None = None) -> dict[str, Any]:
+    """Load ``html`` (file://) and return ``{"title", "images": [[complete, naturalWidth,
+    alt]], "console": [log entries], "height"}``; saves a full-page PNG if asked."""
+    with chromium() as driver:
         driver.get(html.resolve().as_uri())
         state = driver.execute_script(
             "return {title: document.title, ready: document.readyState,"
@@ -50,12 +76,8 @@ def render(html: Path, screenshot: Path | None = None) -> dict[str, Any]:
         )
         console = driver.get_log("browser")
         if screenshot is not None:
-            driver.set_window_size(1200, min(int(state["height"]) + 50, 16000))
-            driver.save_screenshot(str(screenshot))
+            screenshot_full(driver, screenshot)
         return {**state, "console": console}
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 if __name__ == "__main__":

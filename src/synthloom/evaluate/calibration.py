@@ -114,3 +114,39 @@ def graded_agreement(judge: Sequence[float | None], human: Sequence[float]) -> d
         "kendall": _finite(tau.statistic),
         "kendall_p": _finite(tau.pvalue),
     }
+
+
+def best_threshold(scores: Sequence[float | None], keep: Sequence[bool]) -> dict[str, Any]:
+    """The score cut that best matches a person's keep/drop decisions.
+
+    A cut ``t`` keeps an item when its score is ``>= t``. Every distinct score is tried; the
+    cut with the highest Cohen's kappa between "kept by the cut" and "kept by the person"
+    wins (ties: higher raw agreement, then the lower cut). Items without a score are left
+    out and counted in ``missing``.
+
+    Args:
+        scores: the judge's score per item (any scale; or a trust weight), None where none.
+        keep: the person's decision per item, True to keep.
+
+    Returns:
+        ``{"threshold", "cohen_kappa", "accuracy", "n", "missing", "kept_by_cut",
+        "kept_by_person"}``: the cut, its kappa (None when undefined) and agreement (0..1),
+        the items scored, and how many of them the cut and the person keep.
+
+    Raises:
+        ValueError: the lists differ in length, or fewer than 3 items have a score.
+    """
+    s, k, missing = _pairs(scores, keep)
+    s, k = [float(x) for x in s], [bool(x) for x in k]
+    best: dict[str, Any] | None = None
+    for t in sorted(set(s)):
+        cut = [x >= t for x in s]
+        stats = categorical_agreement(cut, k)
+        rank = (stats["cohen_kappa"] if stats["cohen_kappa"] is not None else -2.0,
+                stats["accuracy"])
+        if best is None or rank > best["_rank"]:
+            best = {"_rank": rank, "threshold": t, "cohen_kappa": stats["cohen_kappa"],
+                    "accuracy": stats["accuracy"], "kept_by_cut": sum(cut)}
+    assert best is not None
+    best.pop("_rank")
+    return {**best, "n": len(s), "missing": missing, "kept_by_person": sum(k)}

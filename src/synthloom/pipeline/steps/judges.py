@@ -74,6 +74,15 @@ def _kind_criteria() -> dict[str, tuple[Criterion, ...]]:
     return {"dialogue": DIALOGUE_CRITERIA, "tool_dialogue": TOOL_DIALOGUE_CRITERIA}
 
 
+def rubric_for(task: Any, criteria: list[Criterion] | None = None) -> list[Criterion]:
+    """The rubric a pointwise judge scores ``task``'s records on: ``criteria`` when given,
+    else the kind's default (the chat kinds' own; relevance, naturalness, label fit for
+    labelled kinds...)."""
+    labels = getattr(task, "labels", None)
+    return criteria or list(_kind_criteria().get(task.kind) or default_criteria(
+        labelled=labels is not None, kind=task.kind))
+
+
 @register_step
 class PointwiseJudgeStep(StepConfig):
     """Score every finished record on a rubric with the judge backend (the recipe's
@@ -124,8 +133,7 @@ class PointwiseJudgeStep(StepConfig):
     def build(self, ctx: StepContext) -> Any:
         task = ctx.recipe.task
         labels = getattr(task, "labels", None)
-        criteria = self.criteria or list(_kind_criteria().get(task.kind) or default_criteria(
-            labelled=labels is not None, kind=task.kind))
+        criteria = rubric_for(task, self.criteria)
         judge = PointwiseJudge(
             ctx.judge, task.description, ctx.unit, criteria, labels=labels,
             same_model_as_generator=ctx.judge_is_generator, max_attempts=self.max_attempts,

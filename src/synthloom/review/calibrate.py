@@ -1,0 +1,142 @@
+"""Calibration mode: a person rates a stratified sample blind, then the page shows how far
+the run's judges agree with that person.
+
+Blind means the page shows the record's content only: no verdicts, judge scores, trust
+weight or rejection, and for a classification record not its label either (the person
+gives their own). The agreement statistics are those of
+:mod:`synthloom.evaluate.calibration`: Cohen's kappa for categorical verdicts (a label, a
+pass/fail), Spearman's rho for graded ones (rubric scores), and the score cut that best
+matches the person's keep/drop decisions (:func:`~synthloom.evaluate.calibration.
+best_threshold`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synthloom.datasets import stratified_sample
+from synthloom.evaluate.calibration import best_threshold, categorical_agreement, graded_agreement
+from synthloom.records import Record
+from synthloom.review.log import ReviewAction
+from synthloom.review.run import ReviewRun
+
+#: output fields that carry a model's judgement, hidden in a blind view
+HIDDEN_KEYS = frozenset({"score", "scores", "votes", "judge", "verdict", "probabilities"})
+
+
+def blind_sample(run: ReviewRun, n: int, seed: int = 0) -> list[str]:
+    """Ids of ``n`` records for a person to rate blind: drawn from accepted and rejected
+    records whose kind fields are complete (a rejected record a judge cut counts too: a cut
+    is calibrated on both sides), label proportions kept (:func:`synthloom.datasets.
+    stratified_sample`); deterministic for ``seed``.
+
+    Raises:
+        ValueError: ``n`` < 1.
+    """
+    if n < 1:
+        raise ValueError(f"the calibration sample needs at least 1 record, got {n}")
+    pool = [r for r in run.records.values()
+            if run.task is None or not run.task.missing_fields(r)]
+    return [r.id for r in stratified_sample(pool, n, seed)]
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items() if k not in HIDDEN_KEYS}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def blind_view(run: ReviewRun, record: Record) -> dict[str, Any]:
+    """What the calibration page shows of ``record``: ``{"id", "kind", "inputs",
+    "outputs", "label"}`` without any model judgement (:data:`HIDDEN_KEYS` removed at any
+    depth) and, for a labelled kind, ``label`` None (the person gives theirs)."""
+    return {"id": record.id, "kind": record.kind, "inputs": _scrub(record.inputs),
+            "outputs": _scrub(record.outputs),
+            "label": None if run.labels else record.label}
+
+
+def _stat(compute: Any, *args: Any) -> dict[str, Any]:
+    try:
+        return compute(*args)
+    except ValueError as e:
+        return {"error": str(e)}
+
+
+def latest_blind_ratings(actions: list[ReviewAction]) -> dict[str, ReviewAction]:
+    """Record id -> the latest blind rating of it (a person may change their mind)."""
+    out: dict[str, ReviewAction] = {}
+    for a in sorted(actions, key=lambda a: a.seq):
+        if a.action == "rate" and a.blind:
+            out[a.record] = a
+    return out
+
+
+def calibration_result(run: ReviewRun, actions: list[ReviewAction]) -> dict[str, Any]:
+    """The run's judges against the person's blind ratings.
+
+    Returns:
+        ``{"rated": n, "agreement": [{"judge", "statistic", "result"}], "threshold":
+        {"score", "result", "current"} or None}``. ``agreement`` holds, where the run has
+        them: the self-consistency check's predicted label and the generator's label against
+        the person's label (Cohen's kappa); each rubric criterion and the mean of the judge's
+        scores against the person's (Spearman); each pass/fail check against the person's
+        keep (kappa). ``threshold``: the cut on the judge's mean score (else the trust
+        weight) that best matches the person's keep, and the recipe's ``min_score`` cut's
+        agreement when it has one. A statistic that cannot be computed (fewer than 3 rated
+        items, say) is ``{"error": reason}``.
+    """
+    ratings = latest_blind_ratings(actions)
+    rated = [(run.records[rid], a) for rid, a in ratings.items() if rid in run.records]
+    rows: list[dict[str, Any]] = []
+    labelled = [(r, a) for r, a in rated if a.label is not None]
+    if labelled and run.labels:
+        people = [str(a.label) for _, a in labelled]
+        if any(r.verdict("self_consistency") for r, _ in labelled):
+            predicted = [(v.detail.get("predicted") if (v := r.verdict("self_consistency"))
+                          else None) for r, _ in labelled]
+            rows.append({"judge": "self-consistency (predicted label)", "statistic": "kappa",
+                         "result": _stat(categorical_agreement, predicted, people)})
+        rows.append({"judge": "generator's label", "statistic": "kappa",
+                     "result": _stat(categorical_agreement, [r.label for r, _ in labelled],
+                                     people)})
+    scored = [(r, a) for r, a in rated if a.scores]
+    if scored and any(r.verdict("judge") for r, _ in scored):
+        for criterion in run.rubric:
+            name = criterion["name"]
+            pairs = [(r, a) for r, a in scored if name in (a.scores or {})]
+            if not pairs:
+                continue
+            judged = [((v.detail.get("scores") or {}).get(name) if (v := r.verdict("judge"))
+                       else None) for r, _ in pairs]
+            rows.append({"judge": f"judge: {name}", "statistic": "spearman", "result": _stat(
+                graded_agreement, judged, [(a.scores or {})[name] for _, a in pairs])})
+        rows.append({"judge": "judge: mean score", "statistic": "spearman", "result": _stat(
+            graded_agreement, [v.score if (v := r.verdict("judge")) else None
+                               for r, _ in scored],
+            [sum(a.scores.values()) / len(a.scores) for _, a in scored if a.scores])})
+    decided = [(r, a) for r, a in rated if a.keep is not None]
+    checks = sorted({v.check for r, _ in decided for v in r.verification
+                     if v.passed is not None})
+    for check in checks:
+        passed = [(v.passed if (v := r.verdict(check)) else None) for r, _ in decided]
+        rows.append({"judge": f"{check} pass/fail vs keep", "statistic": "kappa",
+                     "result": _stat(categorical_agreement, passed,
+                                     [bool(a.keep) for _, a in decided])})
+    threshold = None
+    if decided:
+        use_judge = any(r.verdict("judge") and r.verdict("judge").score is not None
+                        for r, _ in decided)
+        scores = [(r.verdict("judge").score if r.verdict("judge") else None) if use_judge
+                  else r.trust_weight for r, _ in decided]
+        keeps = [bool(a.keep) for _, a in decided]
+        current = None
+        if use_judge and run.judge_cut and "min_score" in run.judge_cut:
+            cut = run.judge_cut["min_score"]
+            current = {"min_score": cut, "result": _stat(
+                categorical_agreement, [None if s is None else s >= cut for s in scores],
+                keeps)}
+        threshold = {"score": "judge mean score" if use_judge else "trust weight",
+                     "result": _stat(best_threshold, scores, keeps), "current": current}
+    return {"rated": len(rated), "agreement": rows, "threshold": threshold}

@@ -1,0 +1,282 @@
+"""The review page's web server: Starlette routes over a loaded run, served by uvicorn on
+127.0.0.1 only.
+
+Every route but the page's own static files (JavaScript and CSS shipped in the package, no
+data) needs the run's token: ``?token=...`` in the URL or an ``X-Review-Token`` header;
+without it the answer is 403. The token is random per server (:func:`secrets.token_urlsafe`,
+32 bytes), so another user of the machine, who can reach 127.0.0.1 too, cannot read or
+write the run.
+
+JSON API (all under ``/api``): ``GET run`` (task, labels, rubric, facets, problems),
+``GET records`` (filters of :func:`synthloom.review.query.filter_rows`), ``GET
+records/{id}`` (the record, its state and its actions), ``POST actions`` (one action, see
+:func:`make_action`), ``GET calibration/sample`` and ``GET calibration`` (the result).
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from synthloom.errors import UserInputError
+from synthloom.review.apply import EditRefused, ReviewState, check_edit, get_field, review_states
+from synthloom.review.calibrate import (
+    blind_sample,
+    blind_view,
+    calibration_result,
+    latest_blind_ratings,
+)
+from synthloom.review.log import ReviewAction, ReviewLog, now
+from synthloom.review.query import FILTERS, facets, filter_rows, summary
+from synthloom.review.run import ReviewRun, load_review_run
+
+HOST = "127.0.0.1"
+STATIC = Path(__file__).parent / "static"
+
+
+def make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
+                earlier: list[ReviewAction]) -> ReviewAction:
+    """The action a POSTed body asks for, checked against the record's current state.
+
+    Args:
+        body: ``{"record", "action"}`` and, per action: ``reason`` (reject: required);
+            ``field`` and ``value`` (edit); ``scores`` ({criterion: int}), ``label``,
+            ``keep`` and ``blind`` (rate); optional ``who`` and ``tab``.
+        who: the reviewer name used when the body gives none.
+        seq, earlier: the next sequence number and the actions logged so far (the edit's
+            ``before`` is the field's value after them).
+
+    Raises:
+        EditRefused: the action does not fit: unknown record or action, a reject without a
+            reason, a rescue of a record that was not rejected, an edit the kind's schema
+            refuses, a score outside the rubric's scale (the message says which).
+    """
+    rid, kind = str(body.get("record") or ""), body.get("action")
+    if rid not in run.records:
+        raise EditRefused(f"no record {rid!r} in this run")
+    name = str(body.get("who") or who).strip()[:100] or who
+    fields: dict[str, Any] = {"seq": seq, "at": now(), "who": name, "record": rid,
+                              "action": kind, "tab": body.get("tab")}
+    reason = str(body.get("reason") or "").strip() or None
+    if kind == "reject":
+        if reason is None:
+            raise EditRefused("a rejection needs a reason")
+        fields["reason"] = reason
+    elif kind == "rescue":
+        if run.status[rid] != "rejected":
+            raise EditRefused(f"record {rid} was not rejected: nothing to rescue")
+        fields["reason"] = reason
+    elif kind == "accept":
+        fields["reason"] = reason
+    elif kind == "edit":
+        path = str(body.get("field") or "")
+        state = review_states(run, earlier).get(rid)
+        current = state.record if state is not None else run.records[rid]
+        check_edit(run, current, path, body.get("value"))
+        fields.update(field=path, before=get_field(current, path), after=body.get("value"))
+    elif kind == "rate":
+        fields.update(_rating(run, body))
+    else:
+        raise EditRefused(f"unknown action {kind!r}: accept, reject, rescue, edit or rate")
+    return ReviewAction(**fields)
+
+
+def _rating(run: ReviewRun, body: dict[str, Any]) -> dict[str, Any]:
+    scales = {c["name"]: (min(c["levels"]), max(c["levels"])) for c in run.rubric}
+    scores: dict[str, int] = {}
+    for name, value in (body.get("scores") or {}).items():
+        if name not in scales:
+            raise EditRefused(f"{name!r} is not a criterion of the rubric: {', '.join(scales)}")
+        low, high = scales[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise EditRefused(f"score of {name} must be a whole number {low}..{high}, "
+                              f"got {value!r}")
+        scores[name] = value
+    label = body.get("label")
+    if label is not None and run.labels and label not in run.labels:
+        raise EditRefused(f"label {label!r} is not one of the task's labels")
+    keep = body.get("keep")
+    if keep is not None and not isinstance(keep, bool):
+        raise EditRefused("keep must be true or false")
+    if not scores and label is None and keep is None:
+        raise EditRefused("a rating needs scores, a label or a keep/drop decision")
+    return {"scores": scores or None, "label": label, "keep": keep,
+            "blind": bool(body.get("blind"))}
+
+
+def _record_payload(run: ReviewRun, rid: str, state: ReviewState | None) -> dict[str, Any]:
+    record = state.record if state is not None else run.records[rid]
+    return {"record": record.model_dump(mode="json"),
+            "original": run.records[rid].model_dump(mode="json") if state and
+            state.edited_fields else None,
+            "summary": summary(run, run.records[rid], state),
+            "actions": [a.model_dump(mode="json") for a in (state.actions if state else [])]}
+
+
+def make_app(run_dir: str | Path, token: str, reviewer: str) -> Any:
+    """The Starlette application for one run.
+
+    Raises:
+        UserInputError: ``run_dir`` is not a run (see :func:`load_review_run`).
+    """
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    run = load_review_run(run_dir)
+    log = ReviewLog(run.dir)
+
+    class TokenCheck(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: Any) -> Response:
+            if not request.url.path.startswith("/static/"):
+                given = request.query_params.get("token") or request.headers.get(
+                    "x-review-token") or ""
+                if not secrets.compare_digest(given.encode(), token.encode()):
+                    return PlainTextResponse("403: this page needs the token printed by "
+                                             "`synthloom review`", status_code=403)
+            return await call_next(request)
+
+    def error(message: str, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    def states() -> dict[str, ReviewState]:
+        return review_states(run, log.read())
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def run_info(request: Request) -> Response:
+        return JSONResponse({
+            "dir": str(run.dir.resolve()), "task": getattr(run.task, "name", None),
+            "description": getattr(run.task, "description", None), "kind": run.kind,
+            "labels": run.labels, "rubric": run.rubric, "judge_cut": run.judge_cut,
+            "facets": facets(run), "problems": run.problems, "reviewer": reviewer,
+            "reviews": str(log.path.name)})
+
+    async def records(request: Request) -> Response:
+        q = request.query_params
+        try:
+            offset, limit = int(q.get("offset", 0)), min(int(q.get("limit", 50)), 500)
+            return JSONResponse(filter_rows(run, states(), {k: q.get(k) for k in FILTERS},
+                                            offset, limit))
+        except ValueError as e:
+            return error(str(e))
+
+    async def record(request: Request) -> Response:
+        rid = request.path_params["rid"]
+        if rid not in run.records:
+            return error(f"no record {rid!r} in this run", 404)
+        return JSONResponse(_record_payload(run, rid, states().get(rid)))
+
+    async def act(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return error("the body must be a JSON object")
+        if not isinstance(body, dict):
+            return error("the body must be a JSON object")
+        try:
+            action = log.append(lambda seq, earlier: make_action(run, body, reviewer, seq,
+                                                                  earlier))
+        except EditRefused as e:
+            return error(str(e), 422)
+        return JSONResponse({"action": action.model_dump(mode="json"),
+                             **_record_payload(run, action.record, states().get(action.record))})
+
+    async def sample(request: Request) -> Response:
+        try:
+            n, seed = int(request.query_params.get("n", 20)), int(
+                request.query_params.get("seed", 0))
+            ids = blind_sample(run, n, seed)
+        except ValueError as e:
+            return error(str(e))
+        done = latest_blind_ratings(log.read())
+        return JSONResponse({"records": [blind_view(run, run.records[i]) for i in ids],
+                             "rated": [i for i in ids if i in done]})
+
+    async def calibration(request: Request) -> Response:
+        return JSONResponse(calibration_result(run, log.read()))
+
+    return Starlette(routes=[
+        Route("/", index),
+        Route("/api/run", run_info),
+        Route("/api/records", records),
+        Route("/api/records/{rid}", record),
+        Route("/api/actions", act, methods=["POST"]),
+        Route("/api/calibration/sample", sample),
+        Route("/api/calibration", calibration),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ], middleware=[Middleware(TokenCheck)])
+
+
+def bind(port: int) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1:``port`` (0: any free port).
+
+    Raises:
+        UserInputError: the port is taken or not allowed.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError as e:
+        sock.close()
+        raise UserInputError(f"cannot listen on {HOST}:{port} ({e.strerror}); pass another "
+                             "--port") from None
+    sock.listen(64)
+    return sock
+
+
+@contextmanager
+def running(run_dir: str | Path, port: int = 0, reviewer: str = "reviewer",
+            token: str | None = None) -> Iterator[str]:
+    """Serve the review page in a background thread; yields its URL (with the token).
+
+    Raises:
+        UserInputError: not a run, or the port cannot be bound.
+    """
+    import uvicorn
+
+    token = token or secrets.token_urlsafe(32)
+    app = make_app(run_dir, token, reviewer)
+    sock = bind(port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        threading.Event().wait(0.02)
+    try:
+        yield f"http://{HOST}:{sock.getsockname()[1]}/?token={token}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def serve(run_dir: str | Path, port: int, reviewer: str, say: Any = print) -> None:
+    """Serve the review page until Ctrl-C (blocking); ``say`` gets the URL line.
+
+    Raises:
+        UserInputError: not a run, or the port cannot be bound.
+    """
+    import uvicorn
+
+    token = secrets.token_urlsafe(32)
+    app = make_app(run_dir, token, reviewer)
+    sock = bind(port)
+    say(f"review {Path(run_dir)} at http://{HOST}:{sock.getsockname()[1]}/?token={token}")
+    say("actions are appended to reviews.jsonl; Ctrl-C stops the server")
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(
+            sockets=[sock])
+    finally:
+        sock.close()
