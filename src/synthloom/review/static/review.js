@@ -5,7 +5,7 @@ const TAB = Math.random().toString(36).slice(2, 10);
 const FILTERS = ["q", "status", "decision", "kind", "label", "check", "verdict", "reason",
   "perturbation", "min_score", "max_score", "min_trust", "max_trust"];
 const PAGE = 50;
-let RUN = null, offset = 0, selected = null, calibration = null;
+let RUN = null, offset = 0, selected = null, calibration = null, listRequest = 0;
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -85,8 +85,12 @@ function rowNode(row) {
 
 async function loadRows(append) {
   if (!append) offset = 0;
+  const mine = ++listRequest;  // a later filter change wins over an answer still on its way
+  document.body.dataset.loading = "1";
   try {
     const data = await api("/api/records?" + query());
+    if (mine !== listRequest) return;
+    delete document.body.dataset.loading;
     $("total").textContent = data.total;
     if (!append) fill($("rows"));
     $("rows").append(...data.rows.map(rowNode));
