@@ -77,7 +77,8 @@ def calibration_result(run: ReviewRun, actions: list[ReviewAction]) -> dict[str,
     """The run's judges against the person's blind ratings.
 
     Returns:
-        ``{"rated": n, "agreement": [{"judge", "statistic", "result"}], "threshold":
+        ``{"rated": n, "reviewers": [names], "agreement": [{"judge", "statistic", "result"}],
+        "threshold":
         {"score", "result", "current"} or None}``. ``agreement`` holds, where the run has
         them: the self-consistency check's predicted label and the generator's label against
         the person's label (Cohen's kappa); each rubric criterion and the mean of the judge's
@@ -139,4 +140,5 @@ def calibration_result(run: ReviewRun, actions: list[ReviewAction]) -> dict[str,
                 keeps)}
         threshold = {"score": "judge mean score" if use_judge else "trust weight",
                      "result": _stat(best_threshold, scores, keeps), "current": current}
-    return {"rated": len(rated), "agreement": rows, "threshold": threshold}
+    return {"rated": len(rated), "reviewers": sorted({a.who for _, a in rated}),
+            "agreement": rows, "threshold": threshold}

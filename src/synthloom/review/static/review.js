@@ -116,11 +116,20 @@ function valueNode(v) {
   return el("pre", {}, json(v));
 }
 
-function contentNode(record) {
-  const parts = [];
+// the record's fields: texts and conversations first, other values (tool specs, plans...)
+// after them, folded
+function fieldsNode(record) {
+  const shown = [], folded = [];
   for (const part of ["inputs", "outputs"])
-    for (const [k, v] of Object.entries(record[part] || {}))
-      parts.push(el("h3", {}, `${part}.${k}`), valueNode(v));
+    for (const [k, v] of Object.entries(record[part] || {})) {
+      if (typeof v === "string" || isChat(v)) shown.push(el("h3", {}, `${part}.${k}`), valueNode(v));
+      else folded.push(el("details", {}, el("summary", {}, `${part}.${k}`), valueNode(v)));
+    }
+  return [shown, folded];
+}
+
+function contentNode(record) {
+  const parts = [fieldsNode(record)];
   if (record.label !== null && record.label !== undefined)
     parts.push(el("h3", {}, "label"), el("div", {class: "text", id: "detail-label"}, record.label));
   return parts;
@@ -260,9 +269,7 @@ async function showRecord(id) {
 
 // ------------------------------------------------------------------ calibration
 function blindNode(view) {
-  const parts = [];
-  for (const part of ["inputs", "outputs"])
-    for (const [k, v] of Object.entries(view[part] || {})) parts.push(el("h3", {}, `${part}.${k}`), valueNode(v));
+  const parts = [fieldsNode(view)];
   if (view.label !== null && view.label !== undefined) parts.push(el("h3", {}, "label"), el("div", {}, view.label));
   return parts;
 }
@@ -312,7 +319,7 @@ async function showCalibrationResult() {
     const r = await api("/api/calibration");
     const t = r.threshold;
     fill($("cal-result"),
-      el("h2", {}, `Judges against your ${r.rated} blind ratings`),
+      el("h2", {}, `Judges against ${r.rated} blind ratings` + (r.reviewers.length ? ` by ${r.reviewers.join(", ")}` : "")),
       r.agreement.length ? el("table", {id: "cal-table"}, el("tr", {}, el("th", {}, "judge"), el("th", {}, "statistic"), el("th", {}, "result")),
         r.agreement.map((a) => el("tr", {}, el("td", {}, a.judge), el("td", {}, a.statistic), el("td", {}, statText(a.result)))))
         : el("p", {class: "hint"}, "nothing to compare yet"),
