@@ -9,6 +9,7 @@ real one (uvicorn on 127.0.0.1) and the browser is Debian's Chromium.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import httpx
@@ -238,10 +239,29 @@ def test_calibration_is_blind_and_shows_the_judges_agreement(browser, tmp_path):
                                    for a in rated)
 
 
-def test_a_request_without_the_token_is_refused(browser, tmp_path):
+def _other_address() -> str | None:
+    """An address of this machine that is not loopback, if it has one."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.255.255.255", 1))  # no packet is sent: only picks an interface
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+def test_a_request_without_the_token_is_refused_and_only_loopback_listens(browser, tmp_path):
     run = classification_run(tmp_path / "run")
     with running(run, reviewer="ann") as url:
         bare = url.split("?")[0]
+        port = int(bare.rsplit(":", 1)[1].strip("/"))
+        assert bare.startswith("http://127.0.0.1:")
+        other = _other_address()
+        if other is not None:  # the same port on the machine's other address: nobody home
+            with pytest.raises(OSError):
+                socket.create_connection((other, port), timeout=2).close()
         assert httpx.get(bare).status_code == 403
         assert httpx.get(bare + "api/records").status_code == 403
         browser.get(bare)

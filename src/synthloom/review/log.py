@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from synthloom.records import error_line
+from synthloom.records import error_line, repair_jsonl
 
 REVIEWS_FILE = "reviews.jsonl"
 
@@ -116,10 +116,8 @@ class ReviewLog:
         with FileLock(str(self.path) + ".lock", timeout=30):
             earlier = self.read()
             action = make(max((a.seq for a in earlier), default=0) + 1, earlier)
-            data = self.path.read_bytes() if self.path.exists() else b""
+            repair_jsonl(self.path)  # a torn last line (a crash mid-write) is cut off
             with open(self.path, "a", encoding="utf-8") as f:
-                if data and not data.endswith(b"\n"):
-                    f.write("\n")  # end a torn line so the new action stands alone
                 f.write(json.dumps(action.model_dump(mode="json"), ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())

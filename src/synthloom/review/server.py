@@ -59,6 +59,11 @@ def make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
     rid, kind = str(body.get("record") or ""), body.get("action")
     if rid not in run.records:
         raise EditRefused(f"no record {rid!r} in this run")
+    for key, types, what in (("tab", (str,), "a string"), ("who", (str,), "a string"),
+                             ("reason", (str,), "a string"), ("scores", (dict,), "an object"),
+                             ("label", (str,), "a string"), ("field", (str,), "a string")):
+        if body.get(key) is not None and not isinstance(body[key], types):
+            raise EditRefused(f"{key} must be {what}, got {type(body[key]).__name__}")
     name = str(body.get("who") or who).strip()[:100] or who
     fields: dict[str, Any] = {"seq": seq, "at": now(), "who": name, "record": rid,
                               "action": kind, "tab": body.get("tab")}
@@ -67,11 +72,15 @@ def make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
         if reason is None:
             raise EditRefused("a rejection needs a reason")
         fields["reason"] = reason
-    elif kind == "rescue":
-        if run.status[rid] != "rejected":
+    elif kind in ("rescue", "accept"):
+        if kind == "rescue" and run.status[rid] != "rejected":
             raise EditRefused(f"record {rid} was not rejected: nothing to rescue")
-        fields["reason"] = reason
-    elif kind == "accept":
+        state = review_states(run, earlier).get(rid)
+        current = state.record if state is not None else run.records[rid]
+        if run.status[rid] == "rejected" and run.task is not None and (
+                missing := run.task.missing_fields(current)):
+            raise EditRefused(f"record {rid} lacks {', '.join(missing)}: edit it in before "
+                              "taking it into the dataset")
         fields["reason"] = reason
     elif kind == "edit":
         path = str(body.get("field") or "")
@@ -83,7 +92,11 @@ def make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
         fields.update(_rating(run, body))
     else:
         raise EditRefused(f"unknown action {kind!r}: accept, reject, rescue, edit or rate")
-    return ReviewAction(**fields)
+    try:
+        return ReviewAction(**fields)
+    except ValueError as e:  # pydantic's ValidationError: a value the log cannot hold
+        raise EditRefused(f"not a review action: {str(e).splitlines()[-1].strip()[:200]}") \
+            from None
 
 
 def _rating(run: ReviewRun, body: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +179,9 @@ def make_app(run_dir: str | Path, token: str, reviewer: str) -> Any:
         q = request.query_params
         try:
             offset, limit = int(q.get("offset", 0)), min(int(q.get("limit", 50)), 500)
+            if offset < 0 or limit < 1:
+                raise ValueError(f"offset must be >= 0 and limit >= 1, got {offset} and "
+                                 f"{limit}")
             return JSONResponse(filter_rows(run, states(), {k: q.get(k) for k in FILTERS},
                                             offset, limit))
         except ValueError as e:
