@@ -7,8 +7,15 @@ import json
 from pathlib import Path
 
 from synthloom.pipeline.recipe import load_recipe
-from synthloom.records import OperatorStep, Plan, Provenance, Record, Verdict, append_jsonl, \
-    record_id
+from synthloom.records import (
+    OperatorStep,
+    Plan,
+    Provenance,
+    Record,
+    Verdict,
+    append_jsonl,
+    record_id,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ("billing", "outage", "moving")

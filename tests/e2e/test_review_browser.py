@@ -191,6 +191,18 @@ def test_two_tabs_editing_one_record_are_both_recorded_in_order(browser, tmp_pat
     assert log[0]["tab"] != log[1]["tab"]
 
 
+def test_a_corrupt_line_is_named_on_the_page_and_the_rest_shown(browser, tmp_path):
+    run = classification_run(tmp_path / "run")
+    with open(run / "data.jsonl", "a") as f:
+        f.write('{"id": "broken"\n')
+    with running(run, reviewer="ann") as url:
+        open_page(browser, url)
+        assert total(browser) == 15
+        assert "data.jsonl:13" in by_id(browser, "problems").text
+        assert by_id(browser, "problems").is_displayed()
+        assert errors(browser) == []
+
+
 def test_tool_calls_are_rendered_in_the_conversation(browser, tmp_path):
     from selenium.webdriver.common.by import By
 

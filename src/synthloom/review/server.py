@@ -222,7 +222,7 @@ def make_app(run_dir: str | Path, token: str, reviewer: str) -> Any:
     async def calibration(request: Request) -> Response:
         return JSONResponse(calibration_result(run, log.read()))
 
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route("/", index),
         Route("/api/run", run_info),
         Route("/api/records", records),
@@ -232,6 +232,8 @@ def make_app(run_dir: str | Path, token: str, reviewer: str) -> Any:
         Route("/api/calibration", calibration),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ], middleware=[Middleware(TokenCheck)])
+    app.state.run = run
+    return app
 
 
 def bind(port: int) -> socket.socket:
@@ -288,6 +290,8 @@ def serve(run_dir: str | Path, port: int, reviewer: str, say: Any = print) -> No
 
     token = secrets.token_urlsafe(32)
     app = make_app(run_dir, token, reviewer)
+    for problem in app.state.run.problems:
+        say(f"warning: {problem}")
     sock = bind(port)
     say(f"review {Path(run_dir)} at http://{HOST}:{sock.getsockname()[1]}/?token={token}")
     say("actions are appended to reviews.jsonl; Ctrl-C stops the server")
