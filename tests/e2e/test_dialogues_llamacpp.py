@@ -22,7 +22,7 @@ task:
   name: tiny_tools
   kind: tool_dialogue
   description: A personal assistant that books travel and manages a calendar.
-n: 2
+n: 1
 seed: 5
 chunk_size: 2
 backend: {kind: llamacpp, model: smollm2-135m}
