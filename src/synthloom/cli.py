@@ -597,6 +597,9 @@ def export(
         data = run_dir / "data.jsonl"
         if not data.is_file():
             raise UserInputError(f"{run_dir}: not a run (no data.jsonl); run generate first")
+        if output.resolve().parent == run_dir.resolve() and output.name in (
+                "data.jsonl", "rejected.jsonl", "reviews.jsonl", "drafts.jsonl"):
+            raise UserInputError(f"{output}: the run's own file; write the export elsewhere")
         if with_reviews:
             from synthloom.review import ReviewLog, apply_reviews, load_review_run
 

@@ -189,6 +189,7 @@ def test_two_tabs_editing_one_record_are_both_recorded_in_order(browser, tmp_pat
     assert [(a["seq"], a["before"], a["after"]) for a in log] == [
         (1, "billing", "outage"), (2, "outage", "moving")]
     assert log[0]["tab"] != log[1]["tab"]
+    assert log[1]["seen"] == "billing"  # the second tab edited over a change it had not seen
 
 
 def test_a_corrupt_line_is_named_on_the_page_and_the_rest_shown(browser, tmp_path):

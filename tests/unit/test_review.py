@@ -193,8 +193,10 @@ def test_accepted_actions_are_one_line_each_with_their_content(client, run_dir):
     ids = accepted_ids(run_dir)
     assert post(client, record=ids[0], action="accept").status_code == 200
     assert post(client, record=ids[1], action="reject", reason="too short").status_code == 200
-    assert post(client, record="rej-copy-0002", action="rescue",
-                reason="not a copy").status_code == 200
+    copy = post(client, record="rej-copy-0002", action="rescue", reason="not a copy")
+    assert copy.status_code == 422 and "copy of record" in copy.json()["error"]
+    assert post(client, record="rej-judge-0001", action="rescue",
+                reason="judge too harsh").status_code == 200
     response = post(client, record=ids[2], action="edit", field="label", value="moving",
                     who="bea")
     assert response.status_code == 200 and response.json()["record"]["label"] == "moving"
@@ -202,11 +204,11 @@ def test_accepted_actions_are_one_line_each_with_their_content(client, run_dir):
                 keep=False).status_code == 200
     lines = logged(run_dir)
     assert [(x["seq"], x["record"], x["action"]) for x in lines] == [
-        (1, ids[0], "accept"), (2, ids[1], "reject"), (3, "rej-copy-0002", "rescue"),
+        (1, ids[0], "accept"), (2, ids[1], "reject"), (3, "rej-judge-0001", "rescue"),
         (4, ids[2], "edit"), (5, ids[3], "rate")]
     assert [x["who"] for x in lines] == ["ana", "ana", "ana", "bea", "ana"]
     assert all(x["at"] for x in lines)
-    assert lines[1]["reason"] == "too short" and lines[2]["reason"] == "not a copy"
+    assert lines[1]["reason"] == "too short" and lines[2]["reason"] == "judge too harsh"
     assert (lines[3]["field"], lines[3]["before"], lines[3]["after"]) == (
         "label", "billing", "moving")
     assert lines[4]["scores"] == {"relevance": 4} and lines[4]["keep"] is False
@@ -302,7 +304,7 @@ def export(run_dir: Path, out: Path, *flags: str) -> list[dict]:
 def test_export_with_reviews_applies_them_with_provenance(client, run_dir, tmp_path):
     ids = accepted_ids(run_dir)
     assert post(client, record=ids[0], action="reject", reason="off-topic").status_code == 200
-    assert post(client, record="rej-copy-0002", action="rescue").status_code == 200
+    assert post(client, record="rej-judge-0001", action="rescue").status_code == 200
     assert post(client, record=ids[4], action="edit", field="label",
                 value="billing").status_code == 200
     assert post(client, record=ids[8], action="rate", scores={"relevance": 4, "naturalness": 2},
@@ -310,7 +312,9 @@ def test_export_with_reviews_applies_them_with_provenance(client, run_dir, tmp_p
     rows = export(run_dir, tmp_path / "out.jsonl", "--with-reviews")
     by_id = {r["id"]: r for r in rows}
     assert len(rows) == 12 and ids[0] not in by_id and ids[4] not in by_id
-    assert by_id["rej-copy-0002"]["rejected"] is None
+    rescued = next(r for r in rows if "rej-judge-0001" in r["provenance"]["parents"])
+    assert rescued["rejected"] is None and rescued["id"] != "rej-judge-0001"
+    assert rescued["provenance"]["operators"][-1]["verdict"] == "rescued"
     edited = next(r for r in rows if ids[4] in r["provenance"]["parents"])
     assert edited["label"] == "billing"
     assert edited["provenance"]["human_fields"] == {"label": "human:ana"}
@@ -381,32 +385,39 @@ def rate_sample(client: TestClient, run_dir: Path, n: int) -> list[tuple[Record,
 
 
 def test_calibration_measures_judges_against_blind_ratings(client, run_dir):
-    rated = rate_sample(client, run_dir, 6)
+    rated = rate_sample(client, run_dir, 14)  # every record with a text, 2 of them rejected
+    assert sum(r.rejected is not None for r, _ in rated) == 2
     result = client.get("/api/calibration", headers=H).json()
-    assert result["rated"] == 6
+    assert result["rated"] == 14 and result["reviewers"] == ["ana"]
     rows = {r["judge"]: r for r in result["agreement"]}
     gen = rows["generator's label"]["result"]
-    assert rows["generator's label"]["statistic"] == "kappa"
-    assert gen["n"] == 6 and gen["accuracy"] == pytest.approx(4 / 6)
-    assert gen["cohen_kappa"] == pytest.approx(0.5)  # po 2/3, pe 1/3 by hand
+    assert rows["generator's label"]["statistic"] == "kappa" and gen["n"] == 14
+    assert gen["accuracy"] == pytest.approx(
+        sum(r.label == b["label"] for r, b in rated) / 14)
     assert gen["cohen_kappa"] == pytest.approx(cohen_kappa_score(
         [r.label for r, _ in rated], [b["label"] for _, b in rated]))
     sc = rows["self-consistency (predicted label)"]["result"]
-    assert (sc["n"], sc["missing"], sc["accuracy"], sc["cohen_kappa"]) == (4, 2, 1.0, 1.0)
+    assert (sc["n"], sc["missing"], sc["accuracy"], sc["cohen_kappa"]) == (12, 2, 1.0, 1.0)
     for name in ("relevance", "naturalness", "label_fit", "difficulty", "mean score"):
         row = rows[f"judge: {name}"]
         assert row["statistic"] == "spearman"
         assert (row["result"]["spearman"], row["result"]["missing"]) == (
-            pytest.approx(1.0), 1)
+            pytest.approx(1.0), 1)  # the copy-guard rejection has no judge verdict
+    with_check = [(r, b) for r, b in rated if r.verdict("self_consistency")]
     keep = rows["self_consistency pass/fail vs keep"]["result"]
-    assert keep["n"] == 4 and keep["cohen_kappa"] == pytest.approx(1.0)
+    assert keep["n"] == 12 and keep["cohen_kappa"] == pytest.approx(cohen_kappa_score(
+        [str(r.verdict("self_consistency").passed) for r, _ in with_check],
+        [str(b["keep"]) for _, b in with_check]))
     threshold = result["threshold"]
     assert threshold["score"] == "judge mean score" and threshold["current"] is None
+    kept_scores = [r.verdict("judge").score for r, b in rated if b["keep"]]
     assert (threshold["result"]["threshold"], threshold["result"]["n"],
-            threshold["result"]["missing"]) == (3.5, 5, 1)
+            threshold["result"]["missing"]) == (min(kept_scores), 13, 1)
     assert threshold["result"]["cohen_kappa"] == pytest.approx(1.0)
-    sample = client.get("/api/calibration/sample?n=6&seed=0", headers=H).json()
+    sample = client.get("/api/calibration/sample?n=14&seed=0", headers=H).json()
     assert sorted(sample["rated"]) == sorted(r.id for r, _ in rated)
+    alone = client.get("/api/calibration?who=someone-else", headers=H).json()
+    assert alone["rated"] == 0 and alone["agreement"] == []
 
 
 def test_calibration_with_two_ratings_reports_errors_not_crash(client, run_dir):
@@ -470,3 +481,88 @@ def test_append_after_torn_line_cuts_it_off_and_takes_the_next_seq(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing left to warn about
         assert [a.seq for a in log.read()] == [1, 2, 3]
+
+
+# ----------------------------------------------------------- after the code review
+
+
+def test_an_editor_dropping_the_final_newline_loses_no_action(tmp_path):
+    (tmp_path / "reviews.jsonl").write_text(action_line(1) + action_line(2).rstrip("\n"))
+    log = ReviewLog(tmp_path)
+    log.append(lambda seq, earlier: ReviewAction(
+        seq=seq, at=now(), who="ana", record="r3", action="reject", reason="x"))
+    assert [a.seq for a in log.read()] == [1, 2, 3]
+
+
+def test_values_of_the_wrong_kind_are_refused_not_a_server_error(client, run_dir):
+    unlabelled = "rej-empty-0003"
+    for body in ({"record": unlabelled, "action": "edit", "field": "label", "value": ["x"]},
+                 {"record": accepted_ids(run_dir)[0], "action": "edit",
+                  "field": "trust_weight", "value": 10 ** 400},
+                 {"record": accepted_ids(run_dir)[0], "action": "edit",
+                  "field": "trust_weight", "value": "0.5"}):
+        response = post(client, **body)
+        assert response.status_code == 422, response.text
+    assert not (run_dir / "reviews.jsonl").exists()
+
+
+def test_a_rejected_record_without_text_is_completed_then_rescued(client, run_dir, tmp_path):
+    record = client.get("/api/records/rej-empty-0003", headers=H).json()
+    assert "inputs.text" in record["editable"]
+    assert post(client, record="rej-empty-0003", action="edit", field="inputs.text",
+                value="Please move my line to 4 Elm Road next week.").status_code == 200
+    assert post(client, record="rej-empty-0003", action="rescue").status_code == 200
+    rows = export(run_dir, tmp_path / "out.jsonl", "--with-reviews")
+    rescued = next(r for r in rows if "rej-empty-0003" in r["provenance"]["parents"])
+    assert rescued["inputs"]["text"].startswith("Please move")
+    assert rescued["provenance"]["human_fields"] == {"inputs.text": "human:ana"}
+
+
+def test_an_edit_that_copies_another_record_is_refused(client, run_dir):
+    ids = accepted_ids(run_dir)
+    data = [json.loads(x) for x in (run_dir / "data.jsonl").read_text().splitlines()]
+    first, second = data[0], data[1]
+    assert first["label"] == second["label"]
+    response = post(client, record=second["id"], action="edit", field="inputs.text",
+                    value=first["inputs"]["text"])
+    assert response.status_code == 422 and f"copy of record {ids[0]}" in response.json()["error"]
+
+
+def test_chat_messages_of_the_wrong_shape_are_refused(tmp_path):
+    run_dir = tool_dialogue_run(tmp_path / "tools")
+    client = TestClient(make_app(run_dir, TOKEN, "ana"))
+    record = client.get("/api/records?limit=1", headers=H).json()["rows"][0]
+    messages = client.get(f"/api/records/{record['id']}", headers=H).json()[
+        "record"]["outputs"]["messages"]
+    for broken in ([*messages[:1], {"role": "assistant", "tool_calls": "x"}],
+                   [*messages[:1], "hello"]):
+        response = post(client, record=record["id"], action="edit", field="outputs.messages",
+                        value=broken)
+        assert response.status_code == 422, response.text
+
+
+def test_a_preference_record_is_blind_to_the_judges_pick(run_dir):
+    run = load_review_run(run_dir)
+    record = Record(id="pref-1", task="t", kind="preference", origin="synthetic",
+                    inputs={"prompt": "p"},
+                    outputs={"chosen": "good", "rejected": "bad", "margin": 2.0,
+                             "candidates": [{"text": "good", "score": 1.2, "low": 0.1}]})
+    view = blind_view(run, record)
+    assert set(view["outputs"]) == {"response_1", "response_2", "candidates"}
+    assert {view["outputs"]["response_1"], view["outputs"]["response_2"]} == {"good", "bad"}
+    assert view["outputs"]["candidates"] == [{"text": "good"}]
+
+
+def test_a_repeated_id_and_a_torn_last_line_are_reported(run_dir):
+    first = (run_dir / "data.jsonl").read_text().splitlines()[0]
+    with open(run_dir / "rejected.jsonl", "a") as f:
+        f.write(first + "\n" + first[:20])
+    problems = load_review_run(run_dir).problems
+    assert any("again" in p for p in problems) and any("no end" in p for p in problems)
+
+
+def test_export_refuses_to_overwrite_the_run_s_own_files(run_dir):
+    before = (run_dir / "data.jsonl").read_bytes()
+    result = runner.invoke(app, ["export", str(run_dir), "--with-reviews", "-o",
+                                 str(run_dir / "data.jsonl")])
+    assert result.exit_code == 2 and (run_dir / "data.jsonl").read_bytes() == before

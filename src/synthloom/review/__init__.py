@@ -13,11 +13,11 @@ This package sits with the CLI, over the layers below it: records, tasks, the re
 was made with, and :mod:`synthloom.evaluate.calibration`'s agreement statistics.
 """
 
-from synthloom.review.apply import EditRefused, apply_reviews, check_edit, review_states
+from synthloom.review.apply import ActionRefused, apply_reviews, check_edit, review_states
 from synthloom.review.log import ReviewAction, ReviewLog
 from synthloom.review.run import ReviewRun, load_review_run
 
 __all__ = [
-    "EditRefused", "ReviewAction", "ReviewLog", "ReviewRun", "apply_reviews", "check_edit",
+    "ActionRefused", "ReviewAction", "ReviewLog", "ReviewRun", "apply_reviews", "check_edit",
     "load_review_run", "review_states",
 ]

@@ -20,15 +20,21 @@ from synthloom.records import Record
 from synthloom.review.log import ReviewAction
 from synthloom.review.run import ReviewRun
 
-#: output fields that carry a model's judgement, hidden in a blind view
-HIDDEN_KEYS = frozenset({"score", "scores", "votes", "judge", "verdict", "probabilities"})
+#: fields that carry a model's judgement (or the answer: a relevance query's source
+#: document), removed at any depth from a blind view
+HIDDEN_KEYS = frozenset({
+    "score", "scores", "votes", "judge", "verdict", "probabilities", "label_probs", "trust",
+    "agreement", "low", "high", "margin", "p_a", "firsts", "pairs", "source", "source_id",
+    "source_rank", "source_fused_rank", "fused_rank", "features", "method", "judge_calls",
+    "score_chosen", "score_rejected", "candidates_scores"})
 
 
 def blind_sample(run: ReviewRun, n: int, seed: int = 0) -> list[str]:
     """Ids of ``n`` records for a person to rate blind: drawn from accepted and rejected
     records whose kind fields are complete (a rejected record a judge cut counts too: a cut
-    is calibrated on both sides), label proportions kept (:func:`synthloom.datasets.
-    stratified_sample`); deterministic for ``seed``.
+    is calibrated on both sides), the proportions of each stratum (the kind's: a
+    classification record's label) crossed with accepted/rejected kept
+    (:func:`synthloom.datasets.stratified_sample`); deterministic for ``seed``.
 
     Raises:
         ValueError: ``n`` < 1.
@@ -37,7 +43,19 @@ def blind_sample(run: ReviewRun, n: int, seed: int = 0) -> list[str]:
         raise ValueError(f"the calibration sample needs at least 1 record, got {n}")
     pool = [r for r in run.records.values()
             if run.task is None or not run.task.missing_fields(r)]
-    return [r.id for r in stratified_sample(pool, n, seed)]
+    # strata: the kind's stratum (the label of a classification record) x accepted/rejected
+    keyed = [r.model_copy(update={"label": f"{_stratum(run, r)}|{run.status[r.id]}"})
+             for r in pool]
+    return [r.id for r in stratified_sample(keyed, n, seed)]
+
+
+def _stratum(run: ReviewRun, record: Record) -> str:
+    if run.task is None:
+        return str(record.label)
+    try:
+        return str(run.task.stratum_of(record))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "?"
 
 
 def _scrub(value: Any) -> Any:
@@ -51,10 +69,26 @@ def _scrub(value: Any) -> Any:
 def blind_view(run: ReviewRun, record: Record) -> dict[str, Any]:
     """What the calibration page shows of ``record``: ``{"id", "kind", "inputs",
     "outputs", "label"}`` without any model judgement (:data:`HIDDEN_KEYS` removed at any
-    depth) and, for a labelled kind, ``label`` None (the person gives theirs)."""
+    depth) and, for a labelled kind, ``label`` None (the person gives theirs). A preference
+    record's chosen and rejected responses are shown as ``response_1`` and ``response_2``
+    in an order drawn from the record id, so their names do not give the judge's pick."""
+    outputs = _scrub(record.outputs)
+    if record.kind == "preference" and "chosen" in outputs and "rejected" in outputs:
+        pair = [outputs.pop("chosen"), outputs.pop("rejected")]
+        if int(record.id.encode().hex()[-2:], 16) % 2:
+            pair.reverse()
+        outputs = {"response_1": pair[0], "response_2": pair[1], **outputs}
     return {"id": record.id, "kind": record.kind, "inputs": _scrub(record.inputs),
-            "outputs": _scrub(record.outputs),
-            "label": None if run.labels else record.label}
+            "outputs": outputs, "label": None if run.labels else record.label}
+
+
+def _judge_mean(record: Record, criteria: list[str]) -> float | None:
+    """The judge's mean score over ``criteria`` (the ones the person rated), or None when
+    it scored none of them."""
+    verdict = record.verdict("judge")
+    scores = (verdict.detail.get("scores") or {}) if verdict is not None else {}
+    given = [scores[c] for c in criteria if scores.get(c) is not None]
+    return sum(given) / len(given) if given else None
 
 
 def _stat(compute: Any, *args: Any) -> dict[str, Any]:
@@ -64,31 +98,35 @@ def _stat(compute: Any, *args: Any) -> dict[str, Any]:
         return {"error": str(e)}
 
 
-def latest_blind_ratings(actions: list[ReviewAction]) -> dict[str, ReviewAction]:
-    """Record id -> the latest blind rating of it (a person may change their mind)."""
+def latest_blind_ratings(actions: list[ReviewAction],
+                         who: str | None = None) -> dict[str, ReviewAction]:
+    """Record id -> the latest blind rating of it (a person may change their mind), by
+    ``who`` only when given (else by anyone: the latest of any reviewer)."""
     out: dict[str, ReviewAction] = {}
-    for a in sorted(actions, key=lambda a: a.seq):
-        if a.action == "rate" and a.blind:
-            out[a.record] = a
+    for action in sorted(actions, key=lambda a: a.seq):
+        if action.action == "rate" and action.blind and who in (None, action.who):
+            out[action.record] = action
     return out
 
 
-def calibration_result(run: ReviewRun, actions: list[ReviewAction]) -> dict[str, Any]:
-    """The run's judges against the person's blind ratings.
+def calibration_result(run: ReviewRun, actions: list[ReviewAction],
+                       who: str | None = None) -> dict[str, Any]:
+    """The run's judges against the person's blind ratings (``who``'s only, when given;
+    else the latest blind rating of each record by anyone).
 
     Returns:
         ``{"rated": n, "reviewers": [names], "agreement": [{"judge", "statistic", "result"}],
         "threshold":
         {"score", "result", "current"} or None}``. ``agreement`` holds, where the run has
         them: the self-consistency check's predicted label and the generator's label against
-        the person's label (Cohen's kappa); each rubric criterion and the mean of the judge's
-        scores against the person's (Spearman); each pass/fail check against the person's
-        keep (kappa). ``threshold``: the cut on the judge's mean score (else the trust
+        the person's label (Cohen's kappa); each rubric criterion, and the judge's mean over
+        the criteria the person rated, against the person's scores (Spearman); each
+        pass/fail check against the person's keep (kappa). ``threshold``: the cut on the judge's mean score (else the trust
         weight) that best matches the person's keep, and the recipe's ``min_score`` cut's
         agreement when it has one. A statistic that cannot be computed (fewer than 3 rated
         items, say) is ``{"error": reason}``.
     """
-    ratings = latest_blind_ratings(actions)
+    ratings = latest_blind_ratings(actions, who)
     rated = [(run.records[rid], a) for rid, a in ratings.items() if rid in run.records]
     rows: list[dict[str, Any]] = []
     labelled = [(r, a) for r, a in rated if a.label is not None]
@@ -114,8 +152,7 @@ def calibration_result(run: ReviewRun, actions: list[ReviewAction]) -> dict[str,
             rows.append({"judge": f"judge: {name}", "statistic": "spearman", "result": _stat(
                 graded_agreement, judged, [(a.scores or {})[name] for _, a in pairs])})
         rows.append({"judge": "judge: mean score", "statistic": "spearman", "result": _stat(
-            graded_agreement, [v.score if (v := r.verdict("judge")) else None
-                               for r, _ in scored],
+            graded_agreement, [_judge_mean(r, list(a.scores or {})) for r, a in scored],
             [sum(a.scores.values()) / len(a.scores) for _, a in scored if a.scores])})
     decided = [(r, a) for r, a in rated if a.keep is not None]
     checks = sorted({v.check for r, _ in decided for v in r.verification

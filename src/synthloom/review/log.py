@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,9 @@ class ReviewAction(BaseModel):
             ``outputs.<name>``.
         before: the field's value when the server applied the edit (earlier edits in).
         after: its new value.
+        seen: the value the page showed when the person edited it (differs from ``before``
+            when another tab or reviewer changed the field in between: both edits are kept,
+            in order, and the later one wins).
         scores: rubric criterion -> score (the judge's scale).
         label: the person's label (a blind rating of a classification record).
         keep: whether the person would keep the record (a rating's verdict).
@@ -61,6 +65,7 @@ class ReviewAction(BaseModel):
     field: str | None = None
     before: Any = None
     after: Any = None
+    seen: Any = None
     scores: dict[str, int] | None = None
     label: str | None = None
     keep: bool | None = None
@@ -77,13 +82,24 @@ class ReviewLog:
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / REVIEWS_FILE
+        self._cache: tuple[tuple[int, int], list[ReviewAction]] | None = None
 
     def read(self) -> list[ReviewAction]:
-        """The actions so far, in ``seq`` order. A line that is not an action (damaged by
-        hand) is skipped with a ``RuntimeWarning`` naming its line; a torn last line (a
-        crash mid-write) silently."""
+        """The actions so far, in ``seq`` order (read again only when the file's size or
+        modification time changed). A line that is not an action (damaged by hand) is
+        skipped with a ``RuntimeWarning`` naming its line; a torn last line (a crash
+        mid-write) silently."""
         if not self.path.exists():
             return []
+        stat = self.path.stat()
+        key = (stat.st_size, stat.st_mtime_ns)
+        if self._cache is not None and self._cache[0] == key:
+            return list(self._cache[1])
+        actions = self._parse()
+        self._cache = (key, actions)
+        return list(actions)
+
+    def _parse(self) -> list[ReviewAction]:
         lines = self.path.read_text(encoding="utf-8", errors="replace").split("\n")
         out: list[ReviewAction] = []
         for i, line in enumerate(lines):
@@ -98,7 +114,7 @@ class ReviewLog:
                               f"({error_line(e)})", RuntimeWarning, stacklevel=2)
         return sorted(out, key=lambda a: a.seq)
 
-    def append(self, make: Any) -> ReviewAction:
+    def append(self, make: Callable[[int, list[ReviewAction]], ReviewAction]) -> ReviewAction:
         """Append one action, built under the lock.
 
         Args:
@@ -109,6 +125,10 @@ class ReviewLog:
 
         Returns:
             The action written (fsynced).
+
+        Raises:
+            filelock.Timeout: another process held the lock for 30 seconds.
+            Exception: whatever ``make`` raises (nothing is written then).
         """
         from filelock import FileLock
 
@@ -116,12 +136,31 @@ class ReviewLog:
         with FileLock(str(self.path) + ".lock", timeout=30):
             earlier = self.read()
             action = make(max((a.seq for a in earlier), default=0) + 1, earlier)
-            repair_jsonl(self.path)  # a torn last line (a crash mid-write) is cut off
+            self._end_last_line(earlier)
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(action.model_dump(mode="json"), ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
         return action
+
+
+    def _end_last_line(self, earlier: list[ReviewAction]) -> None:
+        """Before appending: a last line without its newline is ended when it is an action
+        (a file saved by an editor that drops the final newline), cut off when it is not
+        (a crash mid-write)."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return
+        last = data[data.rfind(b"\n") + 1:].decode("utf-8", errors="replace")
+        try:
+            ReviewAction.model_validate_json(last)
+        except ValueError:
+            repair_jsonl(self.path)
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write("\n")
 
 
 def now() -> datetime:

@@ -24,7 +24,7 @@ def text_of(run: ReviewRun, record: Record) -> str:
             text = run.task.text_of(record)
             if text:
                 return str(text)
-        except (ValueError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - a damaged or edited record is shown as JSON
             pass
     return record.text or json.dumps(record.inputs, ensure_ascii=False)
 

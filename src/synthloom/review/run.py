@@ -9,10 +9,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from synthloom.errors import UserInputError
 from synthloom.records import Record, read_jsonl
+from synthloom.tasks.base import TaskSpec
 
 DATA_FILE, REJECTED_FILE = "data.jsonl", "rejected.jsonl"
 
@@ -33,13 +34,14 @@ class ReviewRun:
             (the recipe's pointwise judge criteria, else the kind's default rubric).
         judge_cut: the recipe's pointwise judge cut: ``{"min_score"}`` or
             ``{"drop_quantile"}``, or None.
-        problems: one line per skipped line of the run's files (damaged records).
+        problems: one line per skipped line of the run's files (damaged records, a torn
+            last line, a record id given twice).
     """
 
     dir: Path
     records: dict[str, Record]
-    status: dict[str, str]
-    task: Any
+    status: dict[str, Literal["accepted", "rejected"]]
+    task: TaskSpec | None
     kind: str
     labels: dict[str, str]
     rubric: list[dict[str, Any]]
@@ -52,6 +54,12 @@ def _read(path: Path, problems: list[str]) -> list[Record]:
         warnings.simplefilter("always")
         records = list(read_jsonl(path))
     problems.extend(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb") as f:
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                problems.append(f"{path}: the last line has no end (a write cut short): "
+                                "skipped")
     return records
 
 
@@ -74,10 +82,15 @@ def load_review_run(run_dir: str | Path) -> ReviewRun:
     recipe = run_recipe_of(run_dir)
     problems: list[str] = []
     records: dict[str, Record] = {}
-    status: dict[str, str] = {}
-    for name, state in ((DATA_FILE, "accepted"), (REJECTED_FILE, "rejected")):
+    status: dict[str, Literal["accepted", "rejected"]] = {}
+    files: tuple[tuple[str, Literal["accepted", "rejected"]], ...] = (
+        (DATA_FILE, "accepted"), (REJECTED_FILE, "rejected"))
+    for name, state in files:
         for record in _read(run_dir / name, problems):
             if record.id in records:  # the same id twice (e.g. rejected, then regenerated)
+                problems.append(f"{run_dir / name}: record {record.id} again (first in "
+                                f"{'data' if status[record.id] == 'accepted' else 'rejected'}"
+                                ".jsonl); the first is shown")
                 continue
             records[record.id] = record
             status[record.id] = state

@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from synthloom.errors import UserInputError
-from synthloom.review.apply import EditRefused, ReviewState, check_edit, get_field, review_states
+from synthloom.review.apply import (
+    ActionRefused,
+    ReviewState,
+    check_edit,
+    editable_fields,
+    export_id,
+    get_field,
+    included_ids,
+    review_states,
+)
 from synthloom.review.calibrate import (
     blind_sample,
     blind_view,
@@ -36,6 +45,8 @@ from synthloom.review.query import FILTERS, facets, filter_rows, summary
 from synthloom.review.run import ReviewRun, load_review_run
 
 HOST = "127.0.0.1"
+#: most records one calibration sample may hold
+MAX_SAMPLE = 1000
 STATIC = Path(__file__).parent / "static"
 
 
@@ -44,59 +55,90 @@ def make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
     """The action a POSTed body asks for, checked against the record's current state.
 
     Args:
+        run: the run the page serves.
         body: ``{"record", "action"}`` and, per action: ``reason`` (reject: required);
-            ``field`` and ``value`` (edit); ``scores`` ({criterion: int}), ``label``,
-            ``keep`` and ``blind`` (rate); optional ``who`` and ``tab``.
+            ``field``, ``value`` and ``seen`` (edit: the value the page showed); ``scores``
+            ({criterion: int}), ``label``, ``keep`` and ``blind`` (rate); optional ``who``
+            and ``tab``.
         who: the reviewer name used when the body gives none.
-        seq, earlier: the next sequence number and the actions logged so far (the edit's
-            ``before`` is the field's value after them).
+        seq: the next sequence number.
+        earlier: the actions logged so far (the edit's ``before`` is the field's value
+            after them).
 
     Raises:
-        EditRefused: the action does not fit: unknown record or action, a reject without a
-            reason, a rescue of a record that was not rejected, an edit the kind's schema
-            refuses, a score outside the rubric's scale (the message says which).
+        ActionRefused: the action does not fit: unknown record or action, a value of the
+            wrong JSON type, a reject without a reason, a rescue of a record that was not
+            rejected or lacks its kind's fields, an edit the kind's schema refuses, an edit
+            or rescue that would make the record a copy of another one in the dataset, a
+            score outside the rubric's scale (the message says which).
     """
-    rid, kind = str(body.get("record") or ""), body.get("action")
-    if rid not in run.records:
-        raise EditRefused(f"no record {rid!r} in this run")
+    try:
+        return _make_action(run, body, who, seq, earlier)
+    except ActionRefused:
+        raise
+    except (ValueError, TypeError, OverflowError, AttributeError, KeyError) as e:
+        # pydantic's ValidationError is a ValueError: a value the log cannot hold
+        raise ActionRefused(f"not a valid action: {type(e).__name__}: "
+                            f"{str(e).splitlines()[-1].strip()[:200]}") from None
+
+
+def _copy_check(run: ReviewRun, earlier: list[ReviewAction], state: ReviewState) -> None:
+    """Refuse a state whose export id is another included record's."""
+    taken = included_ids(run, {**review_states(run, earlier)})
+    target = export_id(state)
+    other = taken.get(target)
+    if other is not None and other != state.record_id:
+        raise ActionRefused(f"record {state.record_id} would then be a copy of record "
+                            f"{other} (same content): reject one of them first")
+
+
+def _make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
+                 earlier: list[ReviewAction]) -> ReviewAction:
+    record_id, action = str(body.get("record") or ""), body.get("action")
+    if record_id not in run.records:
+        raise ActionRefused(f"no record {record_id!r} in this run")
     for key, types, what in (("tab", (str,), "a string"), ("who", (str,), "a string"),
                              ("reason", (str,), "a string"), ("scores", (dict,), "an object"),
                              ("label", (str,), "a string"), ("field", (str,), "a string")):
         if body.get(key) is not None and not isinstance(body[key], types):
-            raise EditRefused(f"{key} must be {what}, got {type(body[key]).__name__}")
+            raise ActionRefused(f"{key} must be {what}, got {type(body[key]).__name__}")
     name = str(body.get("who") or who).strip()[:100] or who
-    fields: dict[str, Any] = {"seq": seq, "at": now(), "who": name, "record": rid,
-                              "action": kind, "tab": body.get("tab")}
+    fields: dict[str, Any] = {"seq": seq, "at": now(), "who": name, "record": record_id,
+                              "action": action, "tab": body.get("tab")}
     reason = str(body.get("reason") or "").strip() or None
-    if kind == "reject":
+    state = review_states(run, earlier).get(record_id) or ReviewState(
+        record=run.records[record_id], included=run.status[record_id] == "accepted",
+        record_id=record_id)
+    if action == "reject":
         if reason is None:
-            raise EditRefused("a rejection needs a reason")
+            raise ActionRefused("a rejection needs a reason")
         fields["reason"] = reason
-    elif kind in ("rescue", "accept"):
-        if kind == "rescue" and run.status[rid] != "rejected":
-            raise EditRefused(f"record {rid} was not rejected: nothing to rescue")
-        state = review_states(run, earlier).get(rid)
-        current = state.record if state is not None else run.records[rid]
-        if run.status[rid] == "rejected" and run.task is not None and (
-                missing := run.task.missing_fields(current)):
-            raise EditRefused(f"record {rid} lacks {', '.join(missing)}: edit it in before "
-                              "taking it into the dataset")
+    elif action in ("rescue", "accept"):
+        if action == "rescue" and run.status[record_id] != "rejected":
+            raise ActionRefused(f"record {record_id} was not rejected: nothing to rescue")
+        if run.status[record_id] == "rejected":
+            if run.task is not None and (missing := run.task.missing_fields(state.record)):
+                raise ActionRefused(f"record {record_id} lacks {', '.join(missing)}: edit it "
+                                    "in before taking it into the dataset")
+            _copy_check(run, earlier, ReviewState(
+                record=state.record, included=True, decision="rescued",
+                actions=state.actions, record_id=record_id))
         fields["reason"] = reason
-    elif kind == "edit":
+    elif action == "edit":
         path = str(body.get("field") or "")
-        state = review_states(run, earlier).get(rid)
-        current = state.record if state is not None else run.records[rid]
-        check_edit(run, current, path, body.get("value"))
-        fields.update(field=path, before=get_field(current, path), after=body.get("value"))
-    elif kind == "rate":
+        edited = check_edit(run, state.record, path, body.get("value"))
+        if state.included:
+            _copy_check(run, earlier, ReviewState(
+                record=edited, included=True, decision=state.decision,
+                actions=[*state.actions, ReviewAction(**{**fields, "field": path})],
+                record_id=record_id))
+        fields.update(field=path, before=get_field(state.record, path, run),
+                      after=body.get("value"), seen=body.get("seen"))
+    elif action == "rate":
         fields.update(_rating(run, body))
     else:
-        raise EditRefused(f"unknown action {kind!r}: accept, reject, rescue, edit or rate")
-    try:
-        return ReviewAction(**fields)
-    except ValueError as e:  # pydantic's ValidationError: a value the log cannot hold
-        raise EditRefused(f"not a review action: {str(e).splitlines()[-1].strip()[:200]}") \
-            from None
+        raise ActionRefused(f"unknown action {action!r}: accept, reject, rescue, edit or rate")
+    return ReviewAction(**fields)
 
 
 def _rating(run: ReviewRun, body: dict[str, Any]) -> dict[str, Any]:
@@ -104,20 +146,20 @@ def _rating(run: ReviewRun, body: dict[str, Any]) -> dict[str, Any]:
     scores: dict[str, int] = {}
     for name, value in (body.get("scores") or {}).items():
         if name not in scales:
-            raise EditRefused(f"{name!r} is not a criterion of the rubric: {', '.join(scales)}")
+            raise ActionRefused(f"{name!r} is not a criterion of the rubric: {', '.join(scales)}")
         low, high = scales[name]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise EditRefused(f"score of {name} must be a whole number {low}..{high}, "
+            raise ActionRefused(f"score of {name} must be a whole number {low}..{high}, "
                               f"got {value!r}")
         scores[name] = value
     label = body.get("label")
     if label is not None and run.labels and label not in run.labels:
-        raise EditRefused(f"label {label!r} is not one of the task's labels")
+        raise ActionRefused(f"label {label!r} is not one of the task's labels")
     keep = body.get("keep")
     if keep is not None and not isinstance(keep, bool):
-        raise EditRefused("keep must be true or false")
+        raise ActionRefused("keep must be true or false")
     if not scores and label is None and keep is None:
-        raise EditRefused("a rating needs scores, a label or a keep/drop decision")
+        raise ActionRefused("a rating needs scores, a label or a keep/drop decision")
     return {"scores": scores or None, "label": label, "keep": keep,
             "blind": bool(body.get("blind"))}
 
@@ -125,6 +167,7 @@ def _rating(run: ReviewRun, body: dict[str, Any]) -> dict[str, Any]:
 def _record_payload(run: ReviewRun, rid: str, state: ReviewState | None) -> dict[str, Any]:
     record = state.record if state is not None else run.records[rid]
     return {"record": record.model_dump(mode="json"),
+            "editable": editable_fields(run, record),
             "original": run.records[rid].model_dump(mode="json") if state and
             state.edited_fields else None,
             "summary": summary(run, run.records[rid], state),
@@ -203,7 +246,7 @@ def make_app(run_dir: str | Path, token: str, reviewer: str) -> Any:
         try:
             action = log.append(lambda seq, earlier: make_action(run, body, reviewer, seq,
                                                                   earlier))
-        except EditRefused as e:
+        except ActionRefused as e:
             return error(str(e), 422)
         return JSONResponse({"action": action.model_dump(mode="json"),
                              **_record_payload(run, action.record, states().get(action.record))})
@@ -212,6 +255,8 @@ def make_app(run_dir: str | Path, token: str, reviewer: str) -> Any:
         try:
             n, seed = int(request.query_params.get("n", 20)), int(
                 request.query_params.get("seed", 0))
+            if n > MAX_SAMPLE:
+                raise ValueError(f"a calibration sample holds at most {MAX_SAMPLE} records")
             ids = blind_sample(run, n, seed)
         except ValueError as e:
             return error(str(e))
@@ -220,7 +265,8 @@ def make_app(run_dir: str | Path, token: str, reviewer: str) -> Any:
                              "rated": [i for i in ids if i in done]})
 
     async def calibration(request: Request) -> Response:
-        return JSONResponse(calibration_result(run, log.read()))
+        return JSONResponse(calibration_result(run, log.read(),
+                                               request.query_params.get("who") or None))
 
     app = Starlette(routes=[
         Route("/", index),

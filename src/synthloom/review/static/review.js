@@ -105,9 +105,10 @@ function isChat(v) { return Array.isArray(v) && v.length > 0 && v.every((m) => m
 function chatNode(messages) {
   return el("div", {class: "chat"}, messages.map((m) => el("div", {class: "msg " + m.role},
     el("span", {class: "role"}, m.role + (m.name ? " " + m.name : "") + (m.tool_call_id ? " (" + m.tool_call_id + ")" : "")),
-    m.content || "",
-    (m.tool_calls || []).map((c) => el("div", {class: "call"}, "calls " + c.function.name + "(" +
-      (typeof c.function.arguments === "string" ? c.function.arguments : JSON.stringify(c.function.arguments)) + ")")))));
+    typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? ""),
+    (Array.isArray(m.tool_calls) ? m.tool_calls : []).map((c) => el("div", {class: "call"},
+      c && c.function ? "calls " + c.function.name + "(" + (typeof c.function.arguments === "string"
+        ? c.function.arguments : JSON.stringify(c.function.arguments)) + ")" : JSON.stringify(c))))));
 }
 
 function valueNode(v) {
@@ -160,16 +161,10 @@ function verdictsNode(record) {
     el("td", {}, v.score === null ? "" : v.score), el("td", {}, el("code", {}, short(JSON.stringify(v.detail), 160))))));
 }
 
-function editableFields(record) {
-  const fields = ["label", "trust_weight"].filter((f) => record[f] !== null && record[f] !== undefined);
-  for (const part of ["inputs", "outputs"])
-    for (const k of Object.keys(record[part] || {})) fields.push(`${part}.${k}`);
-  return fields;
-}
-
 function fieldValue(record, path) {
   const [part, key] = path.split(/\.(.*)/s);
-  return key === undefined ? record[part] : record[part][key];
+  const value = key === undefined ? record[part] : (record[part] || {})[key];
+  return value === undefined ? null : value;
 }
 
 function rubricNode(prefix, skip) {
@@ -200,22 +195,26 @@ async function act(body) {
 function actionsNode(data) {
   const record = data.record, summary = data.summary;
   const reason = el("input", {id: "reject-reason", placeholder: "reason for rejecting", size: 30});
-  const fields = editableFields(record);
+  const fields = data.editable;
   const fieldSelect = el("select", {id: "edit-field"}, fields.map((f) => el("option", {value: f}, f)));
   const editValue = el("textarea", {id: "edit-value"});
   const showValue = () => {
     const v = fieldValue(record, fieldSelect.value);
-    editValue.value = typeof v === "string" ? v : json(v);
+    editValue.value = typeof v === "string" ? v : v === null ? "" : json(v);
   };
   fieldSelect.addEventListener("change", showValue);
   showValue();
   const saveEdit = () => {
     const old = fieldValue(record, fieldSelect.value);
     let value = editValue.value;
-    if (typeof old !== "string") {
-      try { value = JSON.parse(value); } catch (e) { say("the value must be JSON: " + e.message, "error"); return; }
+    // a text stays a text; other values are JSON; a field the record lacks takes JSON
+    // when the text parses as JSON, else the text as typed
+    if (typeof old !== "string" && fieldSelect.value !== "label") {
+      try { value = JSON.parse(value); } catch (e) {
+        if (old !== null) { say("the value must be JSON: " + e.message, "error"); return; }
+      }
     }
-    act({record: summary.id, action: "edit", field: fieldSelect.value, value});
+    act({record: summary.id, action: "edit", field: fieldSelect.value, value, seen: old});
   };
   const keep = el("select", {id: "rate-keep"}, el("option", {value: ""}, "keep?"),
     el("option", {value: "true"}, "keep"), el("option", {value: "false"}, "drop"));
@@ -243,7 +242,8 @@ function historyNode(actions) {
   return el("table", {id: "history"}, el("tr", {}, ["#", "when", "who", "action", "what"].map((h) => el("th", {}, h))),
     actions.map((a) => el("tr", {}, el("td", {}, a.seq), el("td", {}, a.at.slice(0, 19).replace("T", " ")),
       el("td", {}, a.who), el("td", {}, a.action),
-      el("td", {}, a.action === "edit" ? `${a.field}: ${short(JSON.stringify(a.before), 80)} → ${short(JSON.stringify(a.after), 80)}`
+      el("td", {}, a.action === "edit" ? `${a.field}: ${short(JSON.stringify(a.before), 80)} → ${short(JSON.stringify(a.after), 80)}` +
+        (a.seen !== null && JSON.stringify(a.seen) !== JSON.stringify(a.before) ? " (made over a change it had not seen)" : "")
         : [a.reason, a.scores && JSON.stringify(a.scores), a.label, a.keep !== null ? (a.keep ? "keep" : "drop") : null]
           .filter((x) => x !== null && x !== undefined).join(" ")))));
 }
@@ -263,8 +263,13 @@ function renderDetail(data) {
     el("h3", {}, "Provenance"), provenanceNode(record));
 }
 
+let recordRequest = 0;
 async function showRecord(id) {
-  try { renderDetail(await api("/api/records/" + encodeURIComponent(id))); } catch (e) { say(e.message, "error"); }
+  const mine = ++recordRequest;  // the last record clicked wins over slower answers
+  try {
+    const data = await api("/api/records/" + encodeURIComponent(id));
+    if (mine === recordRequest) renderDetail(data);
+  } catch (e) { say(e.message, "error"); }
 }
 
 // ------------------------------------------------------------------ calibration
@@ -357,7 +362,11 @@ async function start() {
   fillSelect("filter-check", RUN.facets.check);
   fillSelect("filter-reason", RUN.facets.reason);
   fillSelect("filter-perturbation", RUN.facets.perturbation);
-  for (const f of FILTERS) $("filter-" + f).addEventListener(f === "q" ? "input" : "change", () => loadRows(false));
+  let typing = null;  // the search waits for a pause in typing (250 ms)
+  for (const f of FILTERS) $("filter-" + f).addEventListener(f === "q" ? "input" : "change", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => loadRows(false), f === "q" ? 250 : 0);
+  });
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); loadRows(false); });
   $("more").addEventListener("click", () => loadRows(true));
   $("tab-records").addEventListener("click", () => showTab("records"));
