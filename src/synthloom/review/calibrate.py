@@ -121,8 +121,8 @@ def calibration_result(run: ReviewRun, actions: list[ReviewAction],
         them: the self-consistency check's predicted label and the generator's label against
         the person's label (Cohen's kappa); each rubric criterion, and the judge's mean over
         the criteria the person rated, against the person's scores (Spearman); each
-        pass/fail check against the person's keep (kappa). ``threshold``: the cut on the judge's mean score (else the trust
-        weight) that best matches the person's keep, and the recipe's ``min_score`` cut's
+        pass/fail check against the person's keep (kappa). ``threshold``: the cut on the
+        judge's mean score (else the trust weight) that best matches the person's keep, and the recipe's ``min_score`` cut's
         agreement when it has one. A statistic that cannot be computed (fewer than 3 rated
         items, say) is ``{"error": reason}``.
     """
