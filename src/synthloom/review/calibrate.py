@@ -115,16 +115,16 @@ def calibration_result(run: ReviewRun, actions: list[ReviewAction],
     else the latest blind rating of each record by anyone).
 
     Returns:
-        ``{"rated": n, "reviewers": [names], "agreement": [{"judge", "statistic", "result"}],
-        "threshold":
-        {"score", "result", "current"} or None}``. ``agreement`` holds, where the run has
-        them: the self-consistency check's predicted label and the generator's label against
-        the person's label (Cohen's kappa); each rubric criterion, and the judge's mean over
-        the criteria the person rated, against the person's scores (Spearman); each
-        pass/fail check against the person's keep (kappa). ``threshold``: the cut on the
-        judge's mean score (else the trust weight) that best matches the person's keep, and the recipe's ``min_score`` cut's
-        agreement when it has one. A statistic that cannot be computed (fewer than 3 rated
-        items, say) is ``{"error": reason}``.
+        ``{"rated": n, "reviewers": [names], "agreement": [{"judge", "statistic",
+        "result"}], "threshold": {"score", "result", "current"} or None}``. ``agreement``
+        holds, where the run has them: the self-consistency check's predicted label and the
+        generator's label against the person's label (Cohen's kappa); each rubric criterion,
+        and the judge's mean over the criteria the person rated, against the person's
+        scores (Spearman); each pass/fail check against the person's keep (kappa).
+        ``threshold``: the cut on the judge's mean score (else the trust weight) that best
+        matches the person's keep, and the agreement of the recipe's ``min_score`` cut when
+        it has one. A statistic that cannot be computed (fewer than 3 rated items, say) is
+        ``{"error": reason}``.
     """
     ratings = latest_blind_ratings(actions, who)
     rated = [(run.records[rid], a) for rid, a in ratings.items() if rid in run.records]
