@@ -409,7 +409,13 @@ def test_calibration_measures_judges_against_blind_ratings(client, run_dir):
         [str(r.verdict("self_consistency").passed) for r, _ in with_check],
         [str(b["keep"]) for _, b in with_check]))
     threshold = result["threshold"]
-    assert threshold["score"] == "judge mean score" and threshold["current"] is None
+    assert threshold["score"] == "judge mean score"
+    run = load_review_run(run_dir)
+    lowest_kept = min(r.verdict("judge").score for r in run.records.values()
+                      if r.rejected is None)
+    current = threshold["current"]
+    assert (current["drop_quantile"], current["min_score"]) == (0.15, lowest_kept)
+    assert current["result"]["n"] == 13
     kept_scores = [r.verdict("judge").score for r, b in rated if b["keep"]]
     assert (threshold["result"]["threshold"], threshold["result"]["n"],
             threshold["result"]["missing"]) == (min(kept_scores), 13, 1)

@@ -91,6 +91,19 @@ def _judge_mean(record: Record, criteria: list[str]) -> float | None:
     return sum(given) / len(given) if given else None
 
 
+def _run_cut(run: ReviewRun) -> dict[str, float] | None:
+    """The judge cut the run applied, as ``{"min_score"}`` (a recipe's ``min_score``), or
+    ``{"drop_quantile", "min_score"}`` with the lowest judge score an accepted record kept
+    (a quantile cut), or None."""
+    if not run.judge_cut:
+        return None
+    if "min_score" in run.judge_cut:
+        return {"min_score": run.judge_cut["min_score"]}
+    kept = [v.score for rid, r in run.records.items() if run.status[rid] == "accepted"
+            and (v := r.verdict("judge")) is not None and v.score is not None]
+    return {**run.judge_cut, "min_score": min(kept)} if kept else None
+
+
 def _stat(compute: Any, *args: Any) -> dict[str, Any]:
     try:
         return compute(*args)
@@ -122,8 +135,8 @@ def calibration_result(run: ReviewRun, actions: list[ReviewAction],
         and the judge's mean over the criteria the person rated, against the person's
         scores (Spearman); each pass/fail check against the person's keep (kappa).
         ``threshold``: the cut on the judge's mean score (else the trust weight) that best
-        matches the person's keep, and the agreement of the recipe's ``min_score`` cut when
-        it has one. A statistic that cannot be computed (fewer than 3 rated items, say) is
+        matches the person's keep, and the agreement of the run's own cut when it had one
+        (``min_score``, or the lowest score a ``drop_quantile`` cut kept). A statistic that cannot be computed (fewer than 3 rated items, say) is
         ``{"error": reason}``.
     """
     ratings = latest_blind_ratings(actions, who)
@@ -170,11 +183,11 @@ def calibration_result(run: ReviewRun, actions: list[ReviewAction],
                   else r.trust_weight for r, _ in decided]
         keeps = [bool(a.keep) for _, a in decided]
         current = None
-        if use_judge and run.judge_cut and "min_score" in run.judge_cut:
-            cut = run.judge_cut["min_score"]
-            current = {"min_score": cut, "result": _stat(
-                categorical_agreement, [None if s is None else s >= cut for s in scores],
-                keeps)}
+        cut = _run_cut(run) if use_judge else None
+        if cut is not None:
+            current = {**cut, "result": _stat(
+                categorical_agreement,
+                [None if s is None else s >= cut["min_score"] for s in scores], keeps)}
         threshold = {"score": "judge mean score" if use_judge else "trust weight",
                      "result": _stat(best_threshold, scores, keeps), "current": current}
     return {"rated": len(rated), "reviewers": sorted({a.who for _, a in rated}),

@@ -332,7 +332,8 @@ async function showCalibrationResult() {
         `Best cut on the ${t.score}: keep records scoring ≥ ${t.result.threshold} ` +
         `(kappa ${t.result.cohen_kappa === null ? "undefined" : t.result.cohen_kappa.toFixed(3)}, agreement ` +
         `${(100 * t.result.accuracy).toFixed(1)}% over ${t.result.n}; the cut keeps ${t.result.kept_by_cut}, you kept ${t.result.kept_by_person})` +
-        (t.current ? `; the recipe's min_score ${t.current.min_score}: ${statText(t.current.result)}` : "")));
+        (t.current ? `; the run's own cut (score ≥ ${t.current.min_score}` + (t.current.drop_quantile ?
+          `, drop_quantile ${t.current.drop_quantile}` : "") + `): ${statText(t.current.result)}` : "")));
   } catch (e) { say(e.message, "error"); }
 }
 
