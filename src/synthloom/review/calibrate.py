@@ -136,8 +136,8 @@ def calibration_result(run: ReviewRun, actions: list[ReviewAction],
         scores (Spearman); each pass/fail check against the person's keep (kappa).
         ``threshold``: the cut on the judge's mean score (else the trust weight) that best
         matches the person's keep, and the agreement of the run's own cut when it had one
-        (``min_score``, or the lowest score a ``drop_quantile`` cut kept). A statistic that cannot be computed (fewer than 3 rated items, say) is
-        ``{"error": reason}``.
+        (``min_score``, or the lowest score a ``drop_quantile`` cut kept). A statistic that
+        cannot be computed (fewer than 3 rated items, say) is ``{"error": reason}``.
     """
     ratings = latest_blind_ratings(actions, who)
     rated = [(run.records[rid], a) for rid, a in ratings.items() if rid in run.records]
