@@ -561,10 +561,15 @@ def test_a_preference_record_is_blind_to_the_judges_pick(run_dir):
 
 def test_a_repeated_id_and_a_torn_last_line_are_reported(run_dir):
     first = (run_dir / "data.jsonl").read_text().splitlines()[0]
+    rejected = (run_dir / "rejected.jsonl").read_text().splitlines()[0]
     with open(run_dir / "rejected.jsonl", "a") as f:
+        f.write(rejected + "\n")  # a draft rejected twice: a normal run, not reported
+    with open(run_dir / "data.jsonl", "a") as f:
         f.write(first + "\n" + first[:20])
     problems = load_review_run(run_dir).problems
-    assert any("again" in p for p in problems) and any("no end" in p for p in problems)
+    assert len(problems) == 2
+    assert any("again" in p and "data.jsonl" in p for p in problems)
+    assert any("no end" in p for p in problems)
 
 
 def test_export_refuses_to_overwrite_the_run_s_own_files(run_dir):

@@ -35,7 +35,7 @@ class ReviewRun:
         judge_cut: the recipe's pointwise judge cut: ``{"min_score"}`` or
             ``{"drop_quantile"}``, or None.
         problems: one line per skipped line of the run's files (damaged records, a torn
-            last line, a record id given twice).
+            last line, an accepted record's id given twice in ``data.jsonl``).
     """
 
     dir: Path
@@ -87,10 +87,12 @@ def load_review_run(run_dir: str | Path) -> ReviewRun:
         (DATA_FILE, "accepted"), (REJECTED_FILE, "rejected"))
     for name, state in files:
         for record in _read(run_dir / name, problems):
-            if record.id in records:  # the same id twice (e.g. rejected, then regenerated)
-                problems.append(f"{run_dir / name}: record {record.id} again (first in "
-                                f"{'data' if status[record.id] == 'accepted' else 'rejected'}"
-                                ".jsonl); the first is shown")
+            if record.id in records:
+                # a draft rejected twice, or rejected and later accepted, is a normal run;
+                # the same accepted record twice is damage worth naming
+                if name == DATA_FILE:
+                    problems.append(f"{run_dir / name}: record {record.id} again; the first "
+                                    "is shown")
                 continue
             records[record.id] = record
             status[record.id] = state
