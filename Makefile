@@ -73,7 +73,7 @@ browser:
 
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=20
 
 bench: $(STAMP)
 	$(PY) bench/throughput.py
