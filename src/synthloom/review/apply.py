@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from synthloom.operators.tools.registry import json_type
 from synthloom.records import OperatorStep, Record, Verdict, record_id
 from synthloom.review.log import ReviewAction
 from synthloom.review.run import ReviewRun
@@ -91,16 +92,6 @@ def get_field(record: Record, path: str, run: ReviewRun | None = None) -> Any:
                         "its kind's)")
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
-
-
 def check_edit(run: ReviewRun, record: Record, path: str, value: Any) -> Record:
     """``record`` with ``path`` set to ``value``, if the result is still a record of the
     run's kind.
@@ -123,14 +114,14 @@ def check_edit(run: ReviewRun, record: Record, path: str, value: Any) -> Record:
     from synthloom.tasks import TASK_KINDS
 
     before = get_field(record, path, run)
-    if before is not None and _json_type(value) != _json_type(before):
-        raise ActionRefused(f"{path} must stay a {_json_type(before)}, got a {_json_type(value)}")
+    if before is not None and json_type(value) != json_type(before):
+        raise ActionRefused(f"{path} must stay a {json_type(before)}, got a {json_type(value)}")
     if path == "label" and not isinstance(value, str):
-        raise ActionRefused(f"a label is a text, got a {_json_type(value)}")
+        raise ActionRefused(f"a label is a text, got a {json_type(value)}")
     if path == "label" and run.labels and value not in run.labels:
         raise ActionRefused(f"label {value!r} is not one of the task's labels: "
                             f"{', '.join(run.labels)}")
-    if path == "trust_weight" and (_json_type(value) != "number" or not math.isfinite(
+    if path == "trust_weight" and (json_type(value) != "number" or not math.isfinite(
             float(value)) or not 0.0 <= float(value) <= 1.0):
         raise ActionRefused(f"trust_weight must be a number within 0..1, got {value!r}"[:200])
     if isinstance(value, str) and not value.strip() and path != "label":

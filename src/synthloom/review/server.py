@@ -82,9 +82,10 @@ def make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
                             f"{str(e).splitlines()[-1].strip()[:200]}") from None
 
 
-def _copy_check(run: ReviewRun, earlier: list[ReviewAction], state: ReviewState) -> None:
-    """Refuse a state whose export id is another included record's."""
-    taken = included_ids(run, {**review_states(run, earlier)})
+def _copy_check(run: ReviewRun, states: dict[str, ReviewState], state: ReviewState) -> None:
+    """Refuse a state whose export id is another included record's (``states``: every
+    record's state after the earlier actions)."""
+    taken = included_ids(run, states)
     target = export_id(state)
     other = taken.get(target)
     if other is not None and other != state.record_id:
@@ -106,7 +107,8 @@ def _make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
     fields: dict[str, Any] = {"seq": seq, "at": now(), "who": name, "record": record_id,
                               "action": action, "tab": body.get("tab")}
     reason = str(body.get("reason") or "").strip() or None
-    state = review_states(run, earlier).get(record_id) or ReviewState(
+    states = review_states(run, earlier)
+    state = states.get(record_id) or ReviewState(
         record=run.records[record_id], included=run.status[record_id] == "accepted",
         record_id=record_id)
     if action == "reject":
@@ -120,7 +122,7 @@ def _make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
             if run.task is not None and (missing := run.task.missing_fields(state.record)):
                 raise ActionRefused(f"record {record_id} lacks {', '.join(missing)}: edit it "
                                     "in before taking it into the dataset")
-            _copy_check(run, earlier, ReviewState(
+            _copy_check(run, states, ReviewState(
                 record=state.record, included=True, decision="rescued",
                 actions=state.actions, record_id=record_id))
         fields["reason"] = reason
@@ -128,7 +130,7 @@ def _make_action(run: ReviewRun, body: dict[str, Any], who: str, seq: int,
         path = str(body.get("field") or "")
         edited = check_edit(run, state.record, path, body.get("value"))
         if state.included:
-            _copy_check(run, earlier, ReviewState(
+            _copy_check(run, states, ReviewState(
                 record=edited, included=True, decision=state.decision,
                 actions=[*state.actions, ReviewAction(**{**fields, "field": path})],
                 record_id=record_id))

@@ -47,7 +47,7 @@ def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     """The JSON name of a Python value's type ("object", "array", "string"...)."""
     names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
     for kind, name in names.items():
@@ -65,7 +65,7 @@ def tool_label(name: Any, source: str) -> str:
 def _schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a usable JSON Schema (one line), or None when it is."""
     if not isinstance(schema, dict):
-        return f"must be a JSON object, got {_json_type(schema)}"
+        return f"must be a JSON object, got {json_type(schema)}"
     try:
         validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as error:
@@ -272,7 +272,7 @@ class ToolRegistry:
             $.passengers: 'two' is not of type 'integer'"``.
         """
         if not isinstance(call, Mapping):
-            return [f"tool call must be a JSON object, got {_json_type(call)}"]
+            return [f"tool call must be a JSON object, got {json_type(call)}"]
         if call.get("type", "function") != "function":
             return [one_line(f"tool call type must be 'function', got {call.get('type')!r}")]
         function = call.get("function")
@@ -293,7 +293,7 @@ class ToolRegistry:
                 return [one_line(f"tool {name!r}: arguments are not valid JSON: {reason}")]
         if not isinstance(arguments, Mapping):
             return [f"tool {name!r}: arguments must be a JSON object, got "
-                    f"{_json_type(arguments)}"]
+                    f"{json_type(arguments)}"]
         return _errors_against(tool.parameters, dict(arguments), f"tool {name!r}: argument")
 
     def validate_result(self, tool_name: str, result: Any) -> list[str]:
@@ -362,7 +362,7 @@ def _tool_from_spec(entry: Any, source: str, domain: str, index: int) -> Tool:
     where = f"tool #{index} ({Path(source).name})"
     if not isinstance(entry, dict):
         raise ToolSchemaError(f"{where}: a tool spec must be a JSON object, got "
-                              f"{_json_type(entry)}")
+                              f"{json_type(entry)}")
     spec = entry
     if entry.get("type") == "function" or "function" in entry:
         spec = entry.get("function")
